@@ -1,0 +1,354 @@
+// One agent turn: model → tool calls → model, until the model stops, the step limit, or abort.
+// Phases per step: steer (poll queued messages) → prepare (hooks may rewrite) → stream the model → run tools.
+// The loop never throws for a tool's failure: the model reads the error as the tool's result.
+import type { Clock, ModelMessage, Provider, ToolHandle, ToolResultPart } from "./contracts.ts";
+import { ProviderError } from "./contracts.ts";
+import type { AgentEvent, AgentEventOf, DoneReason, Usage } from "./wire.ts";
+import { defineKey, type Hooks, isVeto } from "./bus.ts";
+import { Channel } from "./channel.ts";
+
+/** What a `turn.prepare-step` hook may rewrite before each model call. */
+export interface StepPlan {
+  conversationId: string;
+  turnId: string;
+  step: number;
+  model: string;
+  messages: ModelMessage[];
+  tools: ToolHandle[];
+}
+export const PrepareStepHook = defineKey<StepPlan>("turn.prepare-step");
+
+/** Seen before every tool call; a veto becomes the tool's error result (approvals hang off this). */
+export interface ToolCallPlan {
+  conversationId: string;
+  turnId: string;
+  toolCallId: string;
+  toolName: string;
+  input: unknown;
+  cwd?: string;
+}
+export const BeforeToolCallHook = defineKey<ToolCallPlan>("turn.before-tool-call");
+
+export interface TurnInput {
+  conversationId: string;
+  turnId: string;
+  provider: Provider;
+  model: string;
+  /** The history plus the new user message, oldest first. */
+  messages: ModelMessage[];
+  tools: ToolHandle[];
+  signal: AbortSignal;
+  maxSteps?: number;
+  reasoningEffort?: string;
+  cwd?: string;
+  hooks?: Hooks;
+  /** Polled between steps: messages queued while the turn runs (steering). */
+  drainSteering?: () => string[];
+  clock?: Clock;
+  newId?: () => string;
+}
+
+export interface TurnOutcome {
+  reason: DoneReason;
+  usage: Usage;
+  /** Messages this turn added after the input (assistant, tool, steering user messages). */
+  added: ModelMessage[];
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+export const DEFAULT_MAX_STEPS = 50;
+
+type Emitted = AgentEvent;
+
+export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOutcome> {
+  const { conversationId, turnId, signal } = input;
+  const clock = input.clock ?? systemClock;
+  const newId = input.newId ?? (() => crypto.randomUUID());
+  const maxSteps = input.maxSteps ?? DEFAULT_MAX_STEPS;
+  const ids = { conversationId, turnId };
+  const started = clock.now();
+  const messages = [...input.messages];
+  const firstAdded = messages.length;
+  const total: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+  let contextSize: number | undefined;
+
+  const finish = (reason: DoneReason): AgentEventOf<"done"> => ({
+    type: "done",
+    ...ids,
+    reason,
+    durationMs: clock.now() - started,
+    usage: total,
+    ...(contextSize !== undefined ? { contextSize } : {}),
+  });
+  const outcome = (reason: DoneReason): TurnOutcome => ({
+    reason,
+    usage: total,
+    added: messages.slice(firstAdded),
+  });
+
+  yield { type: "turn-start", ...ids };
+
+  for (let step = 1;; step++) {
+    // ---- steer: messages queued since the last step join the conversation now
+    for (const text of input.drainSteering?.() ?? []) {
+      messages.push({ role: "user", content: text });
+      yield { type: "steering", ...ids, text };
+    }
+    if (signal.aborted) {
+      yield finish("aborted");
+      return outcome("aborted");
+    }
+    if (step > maxSteps) {
+      yield {
+        type: "error",
+        ...ids,
+        message: `stopped after ${maxSteps} steps (step limit)`,
+        code: "max_steps",
+      };
+      yield finish("max-steps");
+      return outcome("max-steps");
+    }
+
+    // ---- prepare: hooks may rewrite the prompt, the messages and the tool list for this step
+    let plan: StepPlan = { conversationId, turnId, step, model: input.model, messages, tools: input.tools };
+    if (input.hooks?.has(PrepareStepHook)) {
+      const out = await input.hooks.run(PrepareStepHook, plan);
+      if (isVeto(out)) {
+        yield { type: "error", ...ids, message: out.veto, code: "vetoed" };
+        yield finish("error");
+        return outcome("error");
+      }
+      plan = out;
+    }
+
+    // ---- model: one streamed call
+    const stepId = newId();
+    const callStart = clock.now();
+    let firstTokenAt: number | undefined;
+    const parts: {
+      text: string;
+      reasoning: string;
+      calls: { toolCallId: string; toolName: string; input: unknown }[];
+    } = { text: "", reasoning: "", calls: [] };
+    const assistant: ModelMessage & { role: "assistant" } = { role: "assistant", parts: [] };
+    const flush = () => {
+      if (parts.reasoning) assistant.parts.push({ type: "reasoning", text: parts.reasoning });
+      if (parts.text) assistant.parts.push({ type: "text", text: parts.text });
+      parts.reasoning = parts.text = "";
+    };
+    try {
+      const stream = input.provider.stream({
+        model: plan.model,
+        messages: plan.messages,
+        tools: plan.tools.map((t) => t.spec),
+        reasoningEffort: input.reasoningEffort,
+      }, signal);
+      for await (const part of abortable(stream, signal)) {
+        switch (part.type) {
+          case "text-delta":
+            if (!part.delta) break;
+            firstTokenAt ??= clock.now();
+            if (parts.reasoning) flush();
+            parts.text += part.delta;
+            yield { type: "text-delta", ...ids, delta: part.delta };
+            break;
+          case "reasoning-delta":
+            if (!part.delta) break;
+            firstTokenAt ??= clock.now();
+            if (parts.text) flush();
+            parts.reasoning += part.delta;
+            yield { type: "reasoning-delta", ...ids, delta: part.delta };
+            break;
+          case "tool-call":
+            firstTokenAt ??= clock.now();
+            flush();
+            parts.calls.push({ toolCallId: part.toolCallId, toolName: part.toolName, input: part.input });
+            assistant.parts.push({ type: "tool-call", ...parts.calls.at(-1)! });
+            yield { type: "tool-call", ...ids, stepId, ...parts.calls.at(-1)! };
+            break;
+          case "usage":
+            addUsage(total, part.usage);
+            contextSize = part.usage.inputTokens + part.usage.outputTokens;
+            yield { type: "usage", ...ids, stepId, usage: part.usage };
+            break;
+          case "finish":
+            break;
+        }
+      }
+    } catch (error) {
+      flush();
+      if (assistant.parts.length) messages.push(assistant);
+      if (signal.aborted) {
+        yield* closeCalls(parts.calls, "aborted before the tool ran");
+        yield finish("aborted");
+        return outcome("aborted");
+      }
+      const code = error instanceof ProviderError ? error.code : "provider_error";
+      yield { type: "error", ...ids, message: errorMessage(error), code };
+      yield* closeCalls(parts.calls, "the model call failed before the tool ran");
+      yield finish("error");
+      return outcome("error");
+    }
+    flush();
+    if (assistant.parts.length) messages.push(assistant);
+    const end = clock.now();
+    const timing = {
+      genTotalMs: end - callStart,
+      ...(firstTokenAt !== undefined
+        ? { ttftMs: firstTokenAt - callStart, decodeMs: end - firstTokenAt }
+        : {}),
+    };
+
+    if (signal.aborted) {
+      yield* closeCalls(parts.calls, "aborted before the tool ran");
+      yield { type: "step-complete", ...ids, stepId, ...timing };
+      yield finish("aborted");
+      return outcome("aborted");
+    }
+
+    // ---- tools: run each call in order, streaming their live output
+    if (parts.calls.length > 0) {
+      const results: ToolResultPart[] = [];
+      for (const call of parts.calls) {
+        const events = new Channel<Emitted>();
+        const started = clock.now();
+        const running = runOneTool(input, plan.tools, call, events).then((r) => (events.close(), r));
+        yield* events.drain();
+        const result = await running;
+        results.push(result);
+        yield {
+          type: "tool-result",
+          ...ids,
+          stepId,
+          ...result,
+          durationMs: clock.now() - started,
+        };
+      }
+      messages.push({ role: "tool", results });
+      yield { type: "step-complete", ...ids, stepId, ...timing };
+      if (signal.aborted) {
+        yield finish("aborted");
+        return outcome("aborted");
+      }
+      continue;
+    }
+
+    yield { type: "step-complete", ...ids, stepId, ...timing };
+    // The model is done, unless someone queued a message meanwhile: then it answers that too.
+    const late = input.drainSteering?.() ?? [];
+    if (late.length === 0) {
+      yield finish("stop");
+      return outcome("stop");
+    }
+    for (const text of late) {
+      messages.push({ role: "user", content: text });
+      yield { type: "steering", ...ids, text };
+    }
+  }
+
+  function* closeCalls(calls: { toolCallId: string; toolName: string }[], why: string): Generator<Emitted> {
+    // Every tool call in history gets a result, so the next request stays valid for the provider.
+    if (calls.length === 0) return;
+    const results = calls.map((c) => ({ ...c, content: why, isError: true }));
+    messages.push({ role: "tool", results });
+    for (const r of results) yield { type: "tool-result", ...ids, stepId: "", ...r };
+  }
+}
+
+async function runOneTool(
+  input: TurnInput,
+  tools: ToolHandle[],
+  call: { toolCallId: string; toolName: string; input: unknown },
+  events: Channel<AgentEvent>,
+): Promise<ToolResultPart> {
+  const { conversationId, turnId, signal } = input;
+  const base = { toolCallId: call.toolCallId, toolName: call.toolName };
+  const fail = (content: string): ToolResultPart => ({ ...base, content, isError: true });
+  const tool = tools.find((t) => t.spec.name === call.toolName);
+  if (!tool) {
+    const names = tools.map((t) => t.spec.name).join(", ") || "none";
+    return fail(`unknown tool "${call.toolName}"; available tools: ${names}`);
+  }
+  const parsed = tool.parse(call.input);
+  if (!parsed.ok) return fail(`invalid arguments for ${call.toolName}: ${parsed.error}`);
+  if (input.hooks?.has(BeforeToolCallHook)) {
+    const verdict = await input.hooks.run(BeforeToolCallHook, {
+      conversationId,
+      turnId,
+      ...base,
+      input: parsed.value,
+      cwd: input.cwd,
+    });
+    if (isVeto(verdict)) return fail(`tool call refused: ${verdict.veto}`);
+  }
+  if (signal.aborted) return fail("aborted before the tool ran");
+  try {
+    const result = await raceAbort(
+      tool.execute(parsed.value, {
+        signal,
+        conversationId,
+        turnId,
+        toolCallId: call.toolCallId,
+        cwd: input.cwd,
+        emitOutput: (data, stream) =>
+          events.push({
+            type: "tool-output",
+            conversationId,
+            turnId,
+            toolCallId: call.toolCallId,
+            data,
+            stream,
+          }),
+      }),
+      signal,
+    );
+    return { ...base, content: result.content, isError: result.isError ?? false };
+  } catch (error) {
+    return fail(signal.aborted ? "aborted while the tool ran" : `tool failed: ${errorMessage(error)}`);
+  }
+}
+
+function addUsage(total: Usage, u: Usage): void {
+  total.inputTokens += u.inputTokens;
+  total.outputTokens += u.outputTokens;
+  total.cacheReadTokens = (total.cacheReadTokens ?? 0) + (u.cacheReadTokens ?? 0);
+  total.cacheWriteTokens = (total.cacheWriteTokens ?? 0) + (u.cacheWriteTokens ?? 0);
+  if (u.reasoningTokens !== undefined) {
+    total.reasoningTokens = (total.reasoningTokens ?? 0) + u.reasoningTokens;
+  }
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+class Aborted extends Error {
+  constructor() {
+    super("aborted");
+  }
+}
+
+/** Rejects as soon as the signal fires, whatever the promise does (a tool that ignores its signal). */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Aborted());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Aborted());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** Iterates a provider stream but stops at once on abort, even if the provider does not. */
+async function* abortable<T>(iterable: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const it = iterable[Symbol.asyncIterator]();
+  try {
+    while (true) {
+      const next = await raceAbort(it.next(), signal);
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    // Don't await: a stalled provider may never settle its return().
+    it.return?.()?.catch(() => {});
+  }
+}
