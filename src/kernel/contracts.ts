@@ -2,7 +2,7 @@
 // (manifests come from outside the kernel and are validated at the door).
 import { z } from "zod";
 import type { Usage } from "./wire.ts";
-import type { Events, Hooks, Services } from "./bus.ts";
+import { defineKey, type Events, type Hooks, type Key, type Services } from "./bus.ts";
 import type { Tools } from "./tools.ts";
 
 // ---------------------------------------------------------------- messages sent to a model
@@ -189,3 +189,6 @@ export type Deactivate = () => void | Promise<void>;
 export interface ExtensionModule {
   activate(ctx: ExtensionContext): void | Deactivate | Promise<void | Deactivate>;
 }
+
+/** Where the storage backend is found; storage-sqlite provides it. */
+export const StorageKey: Key<Storage> = defineKey<Storage>("storage");

@@ -1,0 +1,94 @@
+// What conversation-store offers: conversations, their append-only chunk history, and the per-turn event log.
+import {
+  type AgentEvent,
+  type Chunk,
+  type ChunkRole,
+  defineKey,
+  type StoredChunk,
+  type Usage,
+} from "../../src/kernel/mod.ts";
+
+export type ConversationStatus = "active" | "idle" | "closed";
+
+export interface Conversation {
+  id: string;
+  title: string;
+  status: ConversationStatus;
+  createdAt: number;
+  lastActivityAt: number;
+  workspaceId: string;
+  cwd: string | null;
+  model: string | null;
+  reasoningEffort: string | null;
+  /** Extension-owned per-conversation settings (compact percent, warming, ...), JSON values. */
+  settings: Record<string, unknown>;
+}
+
+export type ConversationPatch = Partial<
+  Pick<
+    Conversation,
+    "title" | "status" | "workspaceId" | "cwd" | "model" | "reasoningEffort" | "lastActivityAt"
+  >
+>;
+
+export type TurnStatus = "running" | "done" | "aborted" | "error" | "interrupted";
+
+export interface TurnRecord {
+  turnId: string;
+  conversationId: string;
+  status: TurnStatus;
+  model: string | null;
+  startedAt: number;
+  endedAt: number | null;
+  usage: Usage | null;
+  durationMs: number | null;
+  contextSize: number | null;
+  steps: { stepId: string; usage: Usage | null; ttftMs?: number; decodeMs?: number; genTotalMs?: number }[];
+}
+
+export interface HistoryQuery {
+  sinceSeq?: number;
+  beforeSeq?: number;
+  limit?: number;
+}
+
+export interface StoredEvent {
+  /** Per-conversation event sequence number, gap-free from 1. */
+  seq: number;
+  event: AgentEvent;
+}
+
+export interface ListQuery {
+  q?: string;
+  status?: ConversationStatus[];
+  workspaceId?: string;
+}
+
+export interface ConversationStore {
+  create(init: { id?: string; workspaceId?: string; title?: string; cwd?: string | null }): Conversation;
+  get(id: string): Conversation | undefined;
+  /** Newest activity first. Closed ones only when `status` asks for them. */
+  list(query?: ListQuery): Conversation[];
+  update(id: string, patch: ConversationPatch): Conversation;
+  setSetting(id: string, key: string, value: unknown): void;
+
+  /** Opens a turn; a turn left open (crash, kill) is closed as interrupted by `reconcile` on next load. */
+  beginTurn(conversationId: string, turnId: string, model: string | null): void;
+  /** Appends an event to the turn's log and folds it into history (chunks) and turn metrics. Returns its seq. */
+  appendEvent(event: AgentEvent): number;
+  endTurn(conversationId: string, turnId: string, status: Exclude<TurnStatus, "running">): void;
+  /** Appends a chunk directly (system notes, imported history). */
+  appendChunk(conversationId: string, role: ChunkRole, chunk: Chunk, turnId?: string): StoredChunk;
+
+  history(conversationId: string, query?: HistoryQuery): { chunks: StoredChunk[]; latestSeq: number };
+  /** Chunks as `(role, chunk)` of every turn, oldest first, for rebuilding the model's messages. */
+  allChunks(conversationId: string): StoredChunk[];
+  eventsSince(conversationId: string, afterSeq: number, limit?: number): StoredEvent[];
+  latestEventSeq(conversationId: string): number;
+  turns(conversationId: string): TurnRecord[];
+  runningTurn(conversationId: string): TurnRecord | undefined;
+  /** Text of the newest assistant message, and its turn. */
+  lastAssistantText(conversationId: string): { content: string; turnId?: string };
+}
+
+export const ConversationStoreKey = defineKey<ConversationStore>("conversation-store");
