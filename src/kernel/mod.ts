@@ -6,3 +6,4 @@ export * from "./tools.ts";
 export * from "./host.ts";
 export * from "./run_turn.ts";
 export { Channel } from "./channel.ts";
+export * from "./errors.ts";

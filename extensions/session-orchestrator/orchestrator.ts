@@ -1,0 +1,305 @@
+// One turn end to end: resolve conversation, model and tools; run the kernel's loop; store every event before
+// anyone sees it; seal. Turns run detached from whoever asked, so a client that goes away loses nothing.
+import {
+  type AgentEvent,
+  conflict,
+  type Events,
+  type Hooks,
+  invalid,
+  type Logger,
+  type ModelMessage,
+  type Provider,
+  runTurn,
+  type ToolHandle,
+  type TurnOutcome,
+} from "../../src/kernel/mod.ts";
+import type { ConversationStore } from "../conversation-store/api.ts";
+import { type ModelCatalog, UnknownModelError } from "../credential-store/api.ts";
+import { chunksToMessages } from "./messages.ts";
+import {
+  type Orchestrator,
+  type SequencedEvent,
+  SessionEvent,
+  type SteeringSource,
+  type TurnHandle,
+  type TurnRequest,
+} from "./api.ts";
+
+export interface OrchestratorDeps {
+  store: ConversationStore;
+  catalog: ModelCatalog;
+  tools: () => ToolHandle[];
+  hooks: Hooks;
+  events: Events;
+  log: Logger;
+  /** Checks a working directory before a turn uses it; throws DispatchError when unusable. */
+  checkCwd?: (cwd: string) => Promise<string>;
+  maxSteps?: number;
+  newId?: () => string;
+}
+
+class Run implements TurnHandle {
+  readonly controller = new AbortController();
+  readonly log: SequencedEvent[] = [];
+  sealed = false;
+  #waiters = new Set<() => void>();
+  settled: Promise<TurnOutcome | undefined>;
+  resolveSettled!: (o: TurnOutcome | undefined) => void;
+
+  constructor(readonly conversationId: string, readonly turnId: string) {
+    this.settled = new Promise((resolve) => this.resolveSettled = resolve);
+  }
+
+  push(e: SequencedEvent): void {
+    this.log.push(e);
+    if (e.event.type === "turn-sealed") this.sealed = true;
+    for (const wake of this.#waiters) wake();
+    this.#waiters.clear();
+  }
+
+  async *events(): AsyncIterable<SequencedEvent> {
+    let i = 0;
+    while (true) {
+      while (i < this.log.length) yield this.log[i++];
+      if (this.sealed) return;
+      await new Promise<void>((resolve) => this.#waiters.add(resolve));
+    }
+  }
+}
+
+export class SessionOrchestrator implements Orchestrator {
+  #runs = new Map<string, Run>();
+  /** Recent client request ids → their turn, so a retried POST attaches instead of running twice. */
+  #byRequest = new Map<string, { conversationId: string; turnId: string; firstSeq: number }>();
+  #messages = new Map<string, ModelMessage[]>();
+  #steering = new Set<SteeringSource>();
+  #idle = new Map<string, Set<() => void>>();
+
+  constructor(private readonly deps: OrchestratorDeps) {}
+
+  async submit(req: TurnRequest): Promise<TurnHandle> {
+    const { store, catalog } = this.deps;
+    const earlier = req.clientRequestId ? this.#attach(req.clientRequestId) : undefined;
+    if (earlier) return earlier;
+    const conversationId = req.conversationId ?? this.#newId();
+    if (this.#runs.has(conversationId)) {
+      throw conflict(
+        "turn_running",
+        `a turn is already running in conversation ${conversationId}; stop it or wait`,
+      );
+    }
+    const existing = store.get(conversationId);
+
+    const modelName = req.model ?? existing?.model ?? catalog.defaultModel();
+    if (!modelName) throw invalid("no_model", "no model given and no default model (set DISPATCH_MODEL)");
+    let resolved;
+    try {
+      resolved = catalog.resolve(modelName);
+    } catch (error) {
+      if (error instanceof UnknownModelError) throw invalid("unknown_model", error.message);
+      throw error;
+    }
+    const cwdWanted = req.cwd ?? existing?.cwd ?? undefined;
+    const cwd = cwdWanted && this.deps.checkCwd ? await this.deps.checkCwd(cwdWanted) : cwdWanted;
+    // Checked again: the awaits above leave room for a concurrent submit.
+    if (this.#runs.has(conversationId)) {
+      throw conflict(
+        "turn_running",
+        `a turn is already running in conversation ${conversationId}; stop it or wait`,
+      );
+    }
+
+    const conversation = existing ??
+      store.create({ id: conversationId, workspaceId: req.workspaceId, title: titleFrom(req.message) });
+    store.update(conversation.id, {
+      ...(req.model ? { model: resolved.name } : {}),
+      ...(req.cwd ? { cwd } : {}),
+      ...(req.reasoningEffort ? { reasoningEffort: req.reasoningEffort } : {}),
+      ...(req.workspaceId ? { workspaceId: req.workspaceId } : {}),
+      ...(conversation.status === "closed" ? { status: "idle" as const } : {}),
+    });
+
+    const turnId = this.#newId();
+    const run = new Run(conversationId, turnId);
+    this.#runs.set(conversationId, run);
+    const history = this.#history(conversationId);
+    store.beginTurn(conversationId, turnId, resolved.name);
+    this.#record(run, { type: "user-message", conversationId, turnId, text: req.message });
+    if (req.clientRequestId) this.#remember(req.clientRequestId, run);
+
+    const messages: ModelMessage[] = [...history, { role: "user", content: req.message }];
+    void this.#drive(run, {
+      provider: resolved.provider,
+      model: resolved.model,
+      messages,
+      cwd,
+      reasoningEffort: req.reasoningEffort ?? conversation.reasoningEffort ?? undefined,
+    });
+    return run;
+  }
+
+  running(conversationId: string): TurnHandle | undefined {
+    return this.#runs.get(conversationId);
+  }
+
+  async stop(conversationId: string): Promise<boolean> {
+    const run = this.#runs.get(conversationId);
+    if (!run) return false;
+    run.controller.abort();
+    await run.settled;
+    return true;
+  }
+
+  idle(conversationId: string): Promise<void> {
+    if (!this.#runs.has(conversationId)) return Promise.resolve();
+    return new Promise((resolve) => {
+      let set = this.#idle.get(conversationId);
+      if (!set) this.#idle.set(conversationId, set = new Set());
+      set.add(resolve);
+    });
+  }
+
+  addSteeringSource(source: SteeringSource): () => void {
+    this.#steering.add(source);
+    return () => this.#steering.delete(source);
+  }
+
+  /** Aborts every running turn and waits for each to be sealed (graceful shutdown). */
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.#runs.keys()].map((id) => this.stop(id)));
+  }
+
+  async #drive(
+    run: Run,
+    call: {
+      provider: Provider;
+      model: string;
+      messages: ModelMessage[];
+      cwd?: string;
+      reasoningEffort?: string;
+    },
+  ): Promise<void> {
+    const { conversationId, turnId } = run;
+    let outcome: TurnOutcome | undefined;
+    try {
+      const turn = runTurn({
+        conversationId,
+        turnId,
+        provider: call.provider,
+        model: call.model,
+        messages: call.messages,
+        tools: this.deps.tools(),
+        signal: run.controller.signal,
+        maxSteps: this.deps.maxSteps,
+        reasoningEffort: call.reasoningEffort,
+        cwd: call.cwd,
+        hooks: this.deps.hooks,
+        drainSteering: () => [...this.#steering].flatMap((source) => source(conversationId)),
+      });
+      while (true) {
+        const next = await turn.next();
+        if (next.done) {
+          outcome = next.value;
+          break;
+        }
+        this.#record(run, next.value);
+      }
+      this.#messages.set(conversationId, [...call.messages, ...outcome.added]);
+    } catch (error) {
+      // runTurn does not throw for model or tool failures; this is a bug or a storage failure.
+      this.deps.log.error("turn failed", { conversationId, turnId, error: String(error) });
+      this.#messages.delete(conversationId);
+      this.#safeRecord(run, {
+        type: "error",
+        conversationId,
+        turnId,
+        message: String(error),
+        code: "internal",
+      });
+      this.#safeRecord(run, { type: "done", conversationId, turnId, reason: "error" });
+    } finally {
+      const status = outcome?.reason === "stop"
+        ? "done"
+        : outcome?.reason === "aborted"
+        ? "aborted"
+        : "error";
+      try {
+        this.deps.store.endTurn(conversationId, turnId, status);
+      } catch (error) {
+        this.deps.log.error("could not end turn", { conversationId, turnId, error: String(error) });
+      }
+      this.#safeRecord(run, { type: "turn-sealed", conversationId, turnId });
+      if (!run.sealed) run.push({ seq: -1, event: { type: "turn-sealed", conversationId, turnId } });
+      this.#runs.delete(conversationId);
+      run.resolveSettled(outcome);
+      for (const wake of this.#idle.get(conversationId) ?? []) wake();
+      this.#idle.delete(conversationId);
+    }
+  }
+
+  #remember(requestId: string, run: Run): void {
+    this.#byRequest.set(requestId, {
+      conversationId: run.conversationId,
+      turnId: run.turnId,
+      firstSeq: run.log[0].seq,
+    });
+    if (this.#byRequest.size > 1000) this.#byRequest.delete(this.#byRequest.keys().next().value!);
+  }
+
+  /** The turn a request id started: live if still running, else replayed from the store. */
+  #attach(requestId: string): TurnHandle | undefined {
+    const known = this.#byRequest.get(requestId);
+    if (!known) return undefined;
+    const live = this.#runs.get(known.conversationId);
+    if (live?.turnId === known.turnId) return live;
+    const stored = this.deps.store.eventsSince(known.conversationId, known.firstSeq - 1)
+      .filter((e) => e.event.type !== "status" && e.event.turnId === known.turnId);
+    return {
+      conversationId: known.conversationId,
+      turnId: known.turnId,
+      settled: Promise.resolve(undefined),
+      async *events() {
+        yield* stored;
+      },
+    };
+  }
+
+  /** Durable first, then visible: the store assigns the seq, then subscribers and the run's log see it. */
+  #record(run: Run, event: AgentEvent): void {
+    const seq = this.deps.store.appendEvent(event);
+    const sequenced = { seq, event };
+    run.push(sequenced);
+    this.deps.events.emit(SessionEvent, sequenced);
+  }
+
+  #safeRecord(run: Run, event: AgentEvent): void {
+    try {
+      this.#record(run, event);
+    } catch (error) {
+      this.deps.log.error("could not store event", { type: event.type, error: String(error) });
+    }
+  }
+
+  #history(conversationId: string): ModelMessage[] {
+    let messages = this.#messages.get(conversationId);
+    if (!messages) {
+      messages = chunksToMessages(this.deps.store.allChunks(conversationId));
+      this.#messages.set(conversationId, messages);
+    }
+    return messages;
+  }
+
+  /** Drops the cached messages of a conversation whose history changed underneath (compaction, import). */
+  forget(conversationId: string): void {
+    this.#messages.delete(conversationId);
+  }
+
+  #newId(): string {
+    return (this.deps.newId ?? (() => crypto.randomUUID()))();
+  }
+}
+
+function titleFrom(message: string): string {
+  const line = message.trim().split("\n")[0];
+  return line.length > 60 ? `${line.slice(0, 57)}...` : line;
+}

@@ -1,0 +1,94 @@
+// A typed HTTP client of the daemon, driven by the same route table the server validates with.
+import type { z } from "zod";
+import { type AgentEvent, AgentEventSchema } from "../kernel/wire.ts";
+import { ErrorBodySchema } from "../contract/http.ts";
+import { fillPath, type RouteDef } from "../contract/route.ts";
+
+export class CliError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CliError";
+  }
+}
+
+export interface ClientOptions {
+  server: string;
+  token?: string;
+}
+
+export class DispatchClient {
+  constructor(private readonly opts: ClientOptions) {}
+
+  // deno-lint-ignore no-explicit-any
+  async call<D extends RouteDef<any, any, any, any>>(
+    def: D,
+    input: { params?: Record<string, string>; query?: Record<string, string | undefined>; body?: unknown } =
+      {},
+  ): Promise<z.infer<D["response"]>> {
+    const res = await this.#send(def, input);
+    const json = await res.json().catch(() => {
+      throw new CliError(`the server answered ${def.method} ${def.path} with something that is not JSON`);
+    });
+    const parsed = def.response.safeParse(json);
+    if (!parsed.success) {
+      throw new CliError(`unexpected answer from ${def.path}: ${parsed.error.issues[0]?.message}`);
+    }
+    return parsed.data;
+  }
+
+  /** Streams a route's NDJSON answer; `onOpen` sees the response headers first. */
+  // deno-lint-ignore no-explicit-any
+  async *stream<D extends RouteDef<any, any, any, any>>(
+    def: D,
+    input: { body?: unknown },
+    onOpen?: (res: Response) => void,
+  ): AsyncGenerator<AgentEvent> {
+    const res = await this.#send(def, input);
+    onOpen?.(res);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    while (true) {
+      const { done, value } = await reader.read();
+      if (value) buffer += value;
+      let nl;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl).trim();
+        buffer = buffer.slice(nl + 1);
+        if (!line) continue;
+        const parsed = AgentEventSchema.safeParse(JSON.parse(line));
+        if (parsed.success) yield parsed.data;
+      }
+      if (done) return;
+    }
+  }
+
+  // deno-lint-ignore no-explicit-any
+  async #send(def: RouteDef<any, any, any, any>, input: {
+    params?: Record<string, string>;
+    query?: Record<string, string | undefined>;
+    body?: unknown;
+  }): Promise<Response> {
+    const url = new URL(fillPath(def.path, input.params), this.opts.server);
+    for (const [k, v] of Object.entries(input.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+    const headers: Record<string, string> = {};
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    if (input.body !== undefined) headers["content-type"] = "application/json";
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: def.method,
+        headers,
+        body: input.body === undefined ? undefined : JSON.stringify(input.body),
+      });
+    } catch {
+      throw new CliError(`cannot reach the daemon at ${this.opts.server} (is \`dispatch serve\` running?)`);
+    }
+    if (!res.ok) {
+      const body = ErrorBodySchema.safeParse(await res.json().catch(() => ({})));
+      throw new CliError(
+        body.success ? body.data.error : `${def.method} ${url.pathname} failed with HTTP ${res.status}`,
+      );
+    }
+    return res;
+  }
+}

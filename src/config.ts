@@ -1,0 +1,112 @@
+// Configuration from the environment and an env file (the environment wins). Secrets stay in `secrets` and are
+// handed only to the core extensions that need them; `public` is what every extension may see.
+import { resolve } from "node:path";
+import { z } from "zod";
+import { parseDotenv } from "../extensions/auth-apikey/dotenv.ts";
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+const port = (name: string) =>
+  z.string().regex(/^\d{1,5}$/, `${name} must be a port number`).transform(Number).pipe(
+    z.number().max(65535, `${name} must be at most 65535`),
+  );
+
+const EnvSchema = z.object({
+  BACKEND_PORT: port("BACKEND_PORT").default(24203),
+  SURFACE_WS_PORT: port("SURFACE_WS_PORT").optional(),
+  DISPATCH_HOST: z.string().min(1).default("127.0.0.1"),
+  DISPATCH_DATA_DIR: z.string().min(1).optional(),
+  DISPATCH_WORKSPACE_ROOTS: z.string().optional(),
+  DISPATCH_ALLOWED_ORIGINS: z.string().default("loopback"),
+  DISPATCH_ALLOW_INSECURE_BIND: z.enum(["0", "1", "true", "false"]).optional(),
+  DISPATCH_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  DISPATCH_MAX_STEPS: z.string().regex(/^\d+$/, "DISPATCH_MAX_STEPS must be a whole number").optional(),
+  DISPATCH_TOKEN: z.string().min(16, "DISPATCH_TOKEN must be at least 16 characters").optional(),
+});
+
+export interface Config {
+  hostname: string;
+  port: number;
+  surfaceWsPort?: number;
+  dataDir: string;
+  envFile?: string;
+  workspaceRoots: string[];
+  allowedOrigins: string[];
+  allowInsecureBind: boolean;
+  logLevel: "debug" | "info" | "warn" | "error";
+  /** Safe to show to any extension (sandboxed ones included). */
+  public: Record<string, string>;
+  /** Everything merged, secrets included: for core factories only. */
+  secrets: Record<string, string | undefined>;
+  token?: string;
+}
+
+export function loadConfig(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+  cwd = Deno.cwd(),
+): Config {
+  const envFile = env.DISPATCH_ENV_FILE ? resolve(cwd, env.DISPATCH_ENV_FILE) : resolve(cwd, ".env");
+  let fileVars: Record<string, string> = {};
+  try {
+    fileVars = parseDotenv(Deno.readTextFileSync(envFile));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new ConfigError(`cannot read env file ${envFile}: ${(error as Error).message}`);
+    }
+  }
+  // Empty values count as unset, as in most shells' `VAR= cmd`.
+  const merged: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries({ ...fileVars, ...env })) {
+    if (v !== undefined && v !== "") merged[k] = v;
+  }
+
+  const parsed = EnvSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`${issue.path.join(".") || "config"}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const home = merged.HOME ?? "/";
+  const dataDir = resolve(cwd, e.DISPATCH_DATA_DIR ?? ".dispatch");
+  const workspaceRoots = (e.DISPATCH_WORKSPACE_ROOTS ?? home).split(":").filter(Boolean).map((r) =>
+    resolve(cwd, r)
+  );
+  const allowedOrigins = e.DISPATCH_ALLOWED_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean);
+  const allowInsecureBind = e.DISPATCH_ALLOW_INSECURE_BIND === "1" ||
+    e.DISPATCH_ALLOW_INSECURE_BIND === "true";
+
+  if (!isLoopback(e.DISPATCH_HOST) && !e.DISPATCH_TOKEN && !allowInsecureBind) {
+    throw new ConfigError(
+      `refusing to listen on ${e.DISPATCH_HOST} without DISPATCH_TOKEN (set a token, or DISPATCH_ALLOW_INSECURE_BIND=1)`,
+    );
+  }
+
+  const protectedPaths = [dataDir, envFile];
+  return {
+    hostname: e.DISPATCH_HOST,
+    port: e.BACKEND_PORT,
+    surfaceWsPort: e.SURFACE_WS_PORT,
+    dataDir,
+    envFile,
+    workspaceRoots,
+    allowedOrigins,
+    allowInsecureBind,
+    logLevel: e.DISPATCH_LOG_LEVEL,
+    token: e.DISPATCH_TOKEN,
+    secrets: merged,
+    public: {
+      DISPATCH_WORKSPACE_ROOTS: workspaceRoots.join(":"),
+      DISPATCH_PROTECTED_PATHS: JSON.stringify(protectedPaths),
+      ...(e.DISPATCH_MAX_STEPS ? { DISPATCH_MAX_STEPS: e.DISPATCH_MAX_STEPS } : {}),
+    },
+  };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
