@@ -1,7 +1,7 @@
 // Starts the real daemon (`src/main.ts serve`) as a subprocess on a free port, for end-to-end tests.
-import { fromFileUrl } from "node:path";
+import { fileURLToPath } from "node:url";
 
-const MAIN = fromFileUrl(new URL("../src/main.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const DENO = Deno.execPath();
 
 export interface Daemon {

@@ -7,6 +7,8 @@ export interface ApiKeyCredential {
   apiKey: string;
   baseUrl: string;
   defaultModel?: string;
+  /** The environment variable the key came from (`DISPATCH_API_KEY`), named in errors so a person can fix it. */
+  keyEnv?: string;
 }
 
 export interface Credentials {

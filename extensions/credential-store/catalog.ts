@@ -1,0 +1,170 @@
+// The model catalog: providers registered per credential name, models named `<credential>/<model>`.
+import type { Clock, ModelInfo, Provider } from "../../src/kernel/mod.ts";
+import { type CatalogListing, type ModelCatalog, type ResolvedModel, UnknownModelError } from "./api.ts";
+
+export interface CatalogOptions {
+  /** The credential a bare model id (no `<credential>/` prefix) belongs to. Default `opencode`. */
+  defaultCredential?: string;
+  /** The default credential's default model id (DISPATCH_MODEL), read on every call. */
+  defaultModel?: () => string | undefined;
+  /** How long one provider's `listModels` may take before it counts as unavailable. Default 5 s. */
+  listTimeoutMs?: number;
+  /** How long a successful listing is reused. Failures are never cached. Default 60 s. */
+  cacheTtlMs?: number;
+  clock?: Clock;
+}
+
+interface Entry {
+  provider: Provider;
+  cached?: { at: number; models: ModelInfo[] };
+  inflight?: Promise<ModelInfo[]>;
+}
+
+export function createModelCatalog(opts: CatalogOptions = {}): ModelCatalog {
+  const defaultCredential = opts.defaultCredential ?? "opencode";
+  const listTimeoutMs = opts.listTimeoutMs ?? 5_000;
+  const cacheTtlMs = opts.cacheTtlMs ?? 60_000;
+  const clock = opts.clock ?? { now: () => Date.now() };
+  const entries = new Map<string, Entry>();
+
+  const known = () => [...entries.keys()].join(", ") || "none";
+
+  /** One provider's models: cached, shared while in flight, bounded by the timeout. */
+  const modelsOf = (credential: string, entry: Entry, signal?: AbortSignal): Promise<ModelInfo[]> => {
+    if (entry.cached && clock.now() - entry.cached.at < cacheTtlMs) {
+      return Promise.resolve(entry.cached.models);
+    }
+    if (!entry.inflight) {
+      const timeout = AbortSignal.timeout(listTimeoutMs);
+      const call = withTimeout(entry.provider.listModels(timeout), listTimeoutMs, credential);
+      entry.inflight = call.then(
+        (models) => {
+          if (entries.get(credential) === entry) entry.cached = { at: clock.now(), models };
+          return models;
+        },
+      ).finally(() => {
+        entry.inflight = undefined;
+      });
+    }
+    return raceSignal(entry.inflight, signal);
+  };
+
+  const catalog: ModelCatalog = {
+    registerProvider(credential, provider) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(credential)) {
+        throw new Error(`credential name "${credential}" must be letters, digits, "_", "." or "-" (no "/")`);
+      }
+      if (entries.has(credential)) throw new Error(`credential "${credential}" already has a provider`);
+      const entry: Entry = { provider };
+      entries.set(credential, entry);
+      return () => {
+        if (entries.get(credential) === entry) entries.delete(credential);
+      };
+    },
+
+    resolve(name) {
+      const full = name.trim();
+      if (!full) throw new UnknownModelError("no model given");
+      const slash = full.indexOf("/");
+      if (slash === -1) {
+        const entry = entries.get(defaultCredential);
+        if (!entry) {
+          throw new UnknownModelError(
+            `model "${full}" names no credential and the default credential "${defaultCredential}" is not ` +
+              `configured; write <credential>/<model> (known credentials: ${known()})`,
+          );
+        }
+        return { name: `${defaultCredential}/${full}`, provider: entry.provider, model: full };
+      }
+      const credential = full.slice(0, slash);
+      const model = full.slice(slash + 1);
+      const entry = entries.get(credential);
+      if (!entry) {
+        throw new UnknownModelError(
+          `unknown credential "${credential}" in model "${full}" (known credentials: ${known()})`,
+        );
+      }
+      if (!model) throw new UnknownModelError(`model "${full}" names a credential but no model`);
+      return { name: full, provider: entry.provider, model } satisfies ResolvedModel;
+    },
+
+    async list(signal) {
+      const listing: CatalogListing = { models: [], modelInfo: {}, unavailable: [] };
+      const results = await Promise.all(
+        [...entries].map(async ([credential, entry]) => {
+          try {
+            return { credential, models: await modelsOf(credential, entry, signal) };
+          } catch (error) {
+            return { credential, error: error instanceof Error ? error.message : String(error) };
+          }
+        }),
+      );
+      for (const r of results) {
+        if ("error" in r) {
+          listing.unavailable.push({ credential: r.credential, error: r.error ?? "unknown error" });
+          continue;
+        }
+        for (const m of r.models) {
+          const name = `${r.credential}/${m.id}`;
+          if (name in listing.modelInfo) continue;
+          listing.models.push(name);
+          listing.modelInfo[name] = m.contextWindow !== undefined ? { contextWindow: m.contextWindow } : {};
+        }
+      }
+      return listing;
+    },
+
+    defaultModel() {
+      const model = opts.defaultModel?.()?.trim();
+      if (!model) return undefined;
+      return model.startsWith(`${defaultCredential}/`) ? model : `${defaultCredential}/${model}`;
+    },
+
+    async info(name) {
+      let resolved: ResolvedModel;
+      try {
+        resolved = catalog.resolve(name);
+      } catch (error) {
+        if (error instanceof UnknownModelError) return undefined;
+        throw error;
+      }
+      const credential = resolved.name.slice(0, resolved.name.length - resolved.model.length - 1);
+      const entry = entries.get(credential);
+      if (!entry) return undefined;
+      let models: ModelInfo[];
+      try {
+        models = await modelsOf(credential, entry);
+      } catch {
+        return undefined;
+      }
+      const found = models.find((m) => m.id === resolved.model);
+      if (!found) return undefined;
+      return found.contextWindow !== undefined
+        ? { id: resolved.name, contextWindow: found.contextWindow }
+        : { id: resolved.name };
+    },
+  };
+  return catalog;
+}
+
+/** Rejects after `ms` even if the provider ignores its abort signal. */
+function withTimeout<T>(promise: Promise<T>, ms: number, credential: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${credential}: listing models timed out after ${ms} ms`)),
+      ms,
+    );
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function raceSignal<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(new Error("aborted"));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error("aborted"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
