@@ -4,6 +4,7 @@ import {
   type Chunk,
   type ChunkRole,
   defineKey,
+  DispatchError,
   type StoredChunk,
   type Usage,
 } from "../../src/kernel/mod.ts";
@@ -46,9 +47,13 @@ export interface TurnRecord {
   steps: { stepId: string; usage: Usage | null; ttftMs?: number; decodeMs?: number; genTotalMs?: number }[];
 }
 
+/** WIRE.md "History": `sinceSeq < seq < beforeSeq`, the newest `limit` of them, ascending. */
 export interface HistoryQuery {
+  /** Default 0. */
   sinceSeq?: number;
+  /** Default: no upper bound. */
   beforeSeq?: number;
+  /** Default: all of them (callers serving clients should pass a cap). */
   limit?: number;
 }
 
@@ -64,6 +69,10 @@ export interface ListQuery {
   workspaceId?: string;
 }
 
+/**
+ * Reads and writes of an unknown conversation throw NotFoundError (`get` returns undefined, `runningTurn`
+ * undefined); malformed arguments throw InvalidInputError; duplicate ids ConflictError.
+ */
 export interface ConversationStore {
   create(init: { id?: string; workspaceId?: string; title?: string; cwd?: string | null }): Conversation;
   get(id: string): Conversation | undefined;
@@ -83,6 +92,7 @@ export interface ConversationStore {
   history(conversationId: string, query?: HistoryQuery): { chunks: StoredChunk[]; latestSeq: number };
   /** Chunks as `(role, chunk)` of every turn, oldest first, for rebuilding the model's messages. */
   allChunks(conversationId: string): StoredChunk[];
+  /** Events with `seq > afterSeq`, ascending; all of them unless `limit`. */
   eventsSince(conversationId: string, afterSeq: number, limit?: number): StoredEvent[];
   latestEventSeq(conversationId: string): number;
   turns(conversationId: string): TurnRecord[];
@@ -92,3 +102,29 @@ export interface ConversationStore {
 }
 
 export const ConversationStoreKey = defineKey<ConversationStore>("conversation-store");
+
+// ---------------------------------------------------------------- errors (thrown at the service boundary)
+
+/** The conversation or turn named does not exist. */
+export class NotFoundError extends DispatchError {
+  constructor(message: string) {
+    super("not_found", "not_found", message);
+    this.name = "NotFoundError";
+  }
+}
+
+/** Creating something that already exists (a conversation id, a turn id). */
+export class ConflictError extends DispatchError {
+  constructor(message: string) {
+    super("conflict", "conflict", message);
+    this.name = "ConflictError";
+  }
+}
+
+/** An argument that does not fit (a malformed event or chunk, a negative cursor, an unknown status). */
+export class InvalidInputError extends DispatchError {
+  constructor(message: string) {
+    super("invalid", "invalid_input", message);
+    this.name = "InvalidInputError";
+  }
+}
