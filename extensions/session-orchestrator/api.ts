@@ -45,3 +45,13 @@ export const OrchestratorKey = defineKey<Orchestrator>("session-orchestrator");
 
 /** Every stored event of every conversation, in order, after it is durable. */
 export const SessionEvent = defineKey<SequencedEvent>("session.event");
+
+/** A client asked frontends to show this conversation (POST /conversations/:id/open, `send --open`). */
+export const ConversationOpen = defineKey<{ conversationId: string; workspaceId: string }>(
+  "conversation.open",
+);
+
+/** A conversation became active, idle or closed. */
+export const ConversationStatusChanged = defineKey<
+  { conversationId: string; status: "active" | "idle" | "closed"; workspaceId: string }
+>("conversation.status-changed");

@@ -124,6 +124,7 @@ export class SessionOrchestrator implements Orchestrator {
     this.#runs.set(conversationId, run);
     const history = this.#history(conversationId);
     store.beginTurn(conversationId, turnId, resolved.name);
+    this.#statusChanged(conversationId);
     this.#record(run, { type: "user-message", conversationId, turnId, text: req.message });
     if (req.clientRequestId) this.#remember(req.clientRequestId, run);
 
@@ -231,6 +232,7 @@ export class SessionOrchestrator implements Orchestrator {
       this.#safeRecord(run, { type: "turn-sealed", conversationId, turnId });
       if (!run.sealed) run.push({ seq: -1, event: { type: "turn-sealed", conversationId, turnId } });
       this.#runs.delete(conversationId);
+      this.#statusChanged(conversationId);
       run.resolveSettled(outcome);
       for (const wake of this.#idle.get(conversationId) ?? []) wake();
       this.#idle.delete(conversationId);
@@ -277,6 +279,17 @@ export class SessionOrchestrator implements Orchestrator {
       this.#record(run, event);
     } catch (error) {
       this.deps.log.error("could not store event", { type: event.type, error: String(error) });
+    }
+  }
+
+  #statusChanged(conversationId: string): void {
+    const c = this.deps.store.get(conversationId);
+    if (c) {
+      this.deps.events.emit(ConversationStatusChanged, {
+        conversationId,
+        status: c.status,
+        workspaceId: c.workspaceId,
+      });
     }
   }
 
