@@ -17,6 +17,7 @@ import type { ConversationStore } from "../conversation-store/api.ts";
 import { type ModelCatalog, UnknownModelError } from "../credential-store/api.ts";
 import { chunksToMessages } from "./messages.ts";
 import {
+  ConversationStatusChanged,
   type Orchestrator,
   type SequencedEvent,
   SessionEvent,
