@@ -166,7 +166,9 @@ export class EventBus {
     if (!set) return;
     for (const { owner, fn } of set) {
       try {
-        fn(payload);
+        // An async function is a valid Listener: its rejection must be reported too, not left unhandled.
+        const out: unknown = fn(payload);
+        if (out instanceof Promise) out.catch((error) => this.onListenerError(key.id, owner, error));
       } catch (error) {
         this.onListenerError(key.id, owner, error);
       }

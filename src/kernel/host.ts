@@ -78,7 +78,7 @@ export class ExtensionHost {
       const id = String((entry.manifest as { id?: unknown })?.id ?? "?");
       if (!parsed.success) {
         const why = `invalid manifest: ${
-          parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")
+          parsed.error.issues.map((i) => `${i.path.join(".") || "manifest"}: ${i.message}`).join("; ")
         }`;
         if ((entry.manifest as { core?: unknown })?.core === true) {
           throw new BootError(`extension ${id}: ${why}`);

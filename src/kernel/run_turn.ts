@@ -4,7 +4,7 @@
 import type { Clock, ModelMessage, Provider, ToolHandle, ToolResultPart } from "./contracts.ts";
 import { ProviderError } from "./contracts.ts";
 import type { AgentEvent, AgentEventOf, DoneReason, Usage } from "./wire.ts";
-import { defineKey, type Hooks, isVeto } from "./bus.ts";
+import { defineKey, type Hooks, isVeto, type Veto } from "./bus.ts";
 import { Channel } from "./channel.ts";
 
 /** What a `turn.prepare-step` hook may rewrite before each model call. */
@@ -109,10 +109,29 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOu
       return outcome("max-steps");
     }
 
-    // ---- prepare: hooks may rewrite the prompt, the messages and the tool list for this step
-    let plan: StepPlan = { conversationId, turnId, step, model: input.model, messages, tools: input.tools };
+    // ---- prepare: hooks may rewrite the prompt, the messages and the tool list for this step. They get
+    // copies: a rewrite is for this step only, and the request a provider holds never changes afterwards.
+    let plan: StepPlan = {
+      conversationId,
+      turnId,
+      step,
+      model: input.model,
+      messages: [...messages],
+      tools: [...input.tools],
+    };
     if (input.hooks?.has(PrepareStepHook)) {
-      const out = await input.hooks.run(PrepareStepHook, plan);
+      let out: StepPlan | Veto;
+      try {
+        out = await raceAbort(input.hooks.run(PrepareStepHook, plan), signal);
+      } catch (error) {
+        if (signal.aborted) {
+          yield finish("aborted");
+          return outcome("aborted");
+        }
+        yield { type: "error", ...ids, message: errorMessage(error), code: "hook_failed" };
+        yield finish("error");
+        return outcome("error");
+      }
       if (isVeto(out)) {
         yield { type: "error", ...ids, message: out.veto, code: "vetoed" };
         yield finish("error");
@@ -179,13 +198,13 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOu
       flush();
       if (assistant.parts.length) messages.push(assistant);
       if (signal.aborted) {
-        yield* closeCalls(parts.calls, "aborted before the tool ran");
+        yield* closeCalls(stepId, parts.calls, "aborted before the tool ran");
         yield finish("aborted");
         return outcome("aborted");
       }
       const code = error instanceof ProviderError ? error.code : "provider_error";
       yield { type: "error", ...ids, message: errorMessage(error), code };
-      yield* closeCalls(parts.calls, "the model call failed before the tool ran");
+      yield* closeCalls(stepId, parts.calls, "the model call failed before the tool ran");
       yield finish("error");
       return outcome("error");
     }
@@ -200,7 +219,7 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOu
     };
 
     if (signal.aborted) {
-      yield* closeCalls(parts.calls, "aborted before the tool ran");
+      yield* closeCalls(stepId, parts.calls, "aborted before the tool ran");
       yield { type: "step-complete", ...ids, stepId, ...timing };
       yield finish("aborted");
       return outcome("aborted");
@@ -212,7 +231,7 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOu
       for (const call of parts.calls) {
         const events = new Channel<Emitted>();
         const started = clock.now();
-        const running = runOneTool(input, plan.tools, call, events).then((r) => (events.close(), r));
+        const running = runOneTool(input, plan.tools, call, events).finally(() => events.close());
         yield* events.drain();
         const result = await running;
         results.push(result);
@@ -246,12 +265,16 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOu
     }
   }
 
-  function* closeCalls(calls: { toolCallId: string; toolName: string }[], why: string): Generator<Emitted> {
+  function* closeCalls(
+    stepId: string,
+    calls: { toolCallId: string; toolName: string }[],
+    why: string,
+  ): Generator<Emitted> {
     // Every tool call in history gets a result, so the next request stays valid for the provider.
     if (calls.length === 0) return;
     const results = calls.map((c) => ({ ...c, content: why, isError: true }));
     messages.push({ role: "tool", results });
-    for (const r of results) yield { type: "tool-result", ...ids, stepId: "", ...r };
+    for (const r of results) yield { type: "tool-result", ...ids, stepId, ...r };
   }
 }
 
@@ -269,16 +292,32 @@ async function runOneTool(
     const names = tools.map((t) => t.spec.name).join(", ") || "none";
     return fail(`unknown tool "${call.toolName}"; available tools: ${names}`);
   }
-  const parsed = tool.parse(call.input);
+  let parsed: ReturnType<ToolHandle["parse"]>;
+  try {
+    parsed = tool.parse(call.input);
+  } catch (error) {
+    return fail(`invalid arguments for ${call.toolName}: ${errorMessage(error)}`);
+  }
   if (!parsed.ok) return fail(`invalid arguments for ${call.toolName}: ${parsed.error}`);
   if (input.hooks?.has(BeforeToolCallHook)) {
-    const verdict = await input.hooks.run(BeforeToolCallHook, {
-      conversationId,
-      turnId,
-      ...base,
-      input: parsed.value,
-      cwd: input.cwd,
-    });
+    // Raced with abort: an approval may wait on a person who has meanwhile stopped the turn.
+    let verdict: ToolCallPlan | Veto;
+    try {
+      verdict = await raceAbort(
+        input.hooks.run(BeforeToolCallHook, {
+          conversationId,
+          turnId,
+          ...base,
+          input: parsed.value,
+          cwd: input.cwd,
+        }),
+        signal,
+      );
+    } catch (error) {
+      return fail(
+        signal.aborted ? "aborted before the tool ran" : `tool call check failed: ${errorMessage(error)}`,
+      );
+    }
     if (isVeto(verdict)) return fail(`tool call refused: ${verdict.veto}`);
   }
   if (signal.aborted) return fail("aborted before the tool ran");
@@ -330,7 +369,11 @@ class Aborted extends Error {
 
 /** Rejects as soon as the signal fires, whatever the promise does (a tool that ignores its signal). */
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new Aborted());
+  if (signal.aborted) {
+    // Abandoned: its later failure (often the AbortError itself) must not surface as an unhandled rejection.
+    promise.catch(() => {});
+    return Promise.reject(new Aborted());
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(new Aborted());
     signal.addEventListener("abort", onAbort, { once: true });
