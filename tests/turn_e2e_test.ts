@@ -1,6 +1,6 @@
 // One turn end to end: the daemon as a subprocess, the fake provider on loopback, driven over HTTP and the CLI.
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { delay, startFakeProvider, stall, text, toolCall, usage } from "./fake_provider.ts";
+import { delay, stall, startFakeProvider, text, toolCall, usage } from "./fake_provider.ts";
 import { readNdjson, runCliProcess, startDaemon } from "./daemon.ts";
 
 const MODEL = "opencode/fake-model";
@@ -83,10 +83,16 @@ Deno.test("a tool call runs the tool and the model's follow-up streams", async (
     const result = events.find((e) => e.type === "tool-result")!;
     assertEquals(result.isError, false, String(result.content));
     assertMatch(String(result.content), /pelican/);
-    assertEquals(events.filter((e) => e.type === "text-delta").map((e) => e.delta).join(""), "The word is pelican.");
+    assertEquals(
+      events.filter((e) => e.type === "text-delta").map((e) => e.delta).join(""),
+      "The word is pelican.",
+    );
     const followUp = fake.chatRequests[1].body.messages as { role: string; content?: string }[];
     const toolMessage = followUp.find((m) => m.role === "tool");
-    assert(toolMessage && String(toolMessage.content).includes("pelican"), "the tool result is sent to the model");
+    assert(
+      toolMessage && String(toolMessage.content).includes("pelican"),
+      "the tool result is sent to the model",
+    );
   } finally {
     await daemon.stop();
     await fake.close();
@@ -209,9 +215,9 @@ Deno.test("SIGKILL mid-turn: history intact, the turn marked interrupted, and th
 
     second = await startDaemon({ env, dataDir: daemon.dataDir });
     const history = await (await second.fetch(`/conversations/${id}`)).json();
-    const chunks = history.chunks.map((c: { role: string; chunk: { type: string; text?: string; code?: string } }) =>
-      [c.role, c.chunk.type, c.chunk.text ?? c.chunk.code]
-    );
+    const chunks = history.chunks.map((
+      c: { role: string; chunk: { type: string; text?: string; code?: string } },
+    ) => [c.role, c.chunk.type, c.chunk.text ?? c.chunk.code]);
     assertEquals(chunks, [
       ["user", "text", "one"],
       ["assistant", "text", "first answer"],
@@ -253,12 +259,56 @@ Deno.test("bad requests get a 4xx JSON error and the daemon keeps serving", asyn
     for (const [path, init, status] of cases) {
       const res = await daemon.fetch(path, init);
       const body = await res.json();
-      assertEquals(res.status, status, `${path} ${init.body?.toString().slice(0, 40)} → ${JSON.stringify(body)}`);
+      assertEquals(
+        res.status,
+        status,
+        `${path} ${init.body?.toString().slice(0, 40)} → ${JSON.stringify(body)}`,
+      );
       assert(typeof body.error === "string" && typeof body.code === "string", JSON.stringify(body));
     }
     assertEquals(await (await daemon.fetch("/health")).json(), { ok: true });
   } finally {
     await daemon.stop();
+    await fake.close();
+  }
+});
+
+Deno.test("`deno task start` with only the DISPATCH_* variables serves /health and turns", async () => {
+  const fake = await startFakeProvider();
+  const repo = new URL("..", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "start"],
+    cwd: repo,
+    clearEnv: true,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: Deno.env.get("HOME") ?? "/tmp",
+      DISPATCH_API_KEY: "sk-anything",
+      DISPATCH_BASE_URL: fake.baseUrl,
+      DISPATCH_MODEL: "fake-model",
+      BACKEND_PORT: "0", // the default port may be taken on a developer's machine
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let out = "";
+    while (!/listening on (\S+)/.test(out)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`deno task start exited: ${out}`);
+      out += value;
+    }
+    reader.releaseLock();
+    child.stdout.cancel().catch(() => {});
+    const url = out.match(/listening on (\S+)/)![1];
+    assertEquals(await (await fetch(new URL("/health", url))).json(), { ok: true });
+    const events = await readNdjson(await chat(url, { message: "hello" }));
+    assertEquals(events.find((e) => e.type === "done")?.reason, "stop");
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
     await fake.close();
   }
 });
