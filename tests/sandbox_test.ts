@@ -1,0 +1,569 @@
+// Sandboxed extensions, for real: Workers with exactly their manifest's permissions, fixtures on disk, a
+// loopback server, the kernel's ExtensionHost and runTurn. Run: deno test -A tests/sandbox_test.ts
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "./assert.ts";
+import {
+  type AgentEvent,
+  defineKey,
+  type ExtensionEntry,
+  ExtensionHost,
+  isVeto,
+  type LogRecord,
+  type ManifestInput,
+  type ModelStreamPart,
+  type Permissions,
+  type Provider,
+  runTurn,
+  type ToolContext,
+} from "../src/kernel/mod.ts";
+import {
+  PermissionError,
+  sandboxedEntry,
+  type SandboxOptions,
+  workerPermissions,
+} from "../src/sandbox/mod.ts";
+
+const FIXTURES = new URL("./fixtures/sandbox/", import.meta.url);
+const FIXTURE_DIR = fileURLToPath(FIXTURES).replace(/\/$/, "");
+const fixture = (name: string) => new URL(`${name}/mod.ts`, FIXTURES);
+
+const manifest = (id: string, permissions: Permissions = {}, dependsOn: string[] = []): ManifestInput => ({
+  id,
+  version: "0.0.1",
+  description: `sandbox fixture ${id}`,
+  dependsOn,
+  permissions,
+});
+
+const sandboxed = (
+  id: string,
+  permissions: Permissions = {},
+  opts: SandboxOptions & { deps?: string[] } = {},
+) => sandboxedEntry(manifest(id, permissions, opts.deps), fixture(id), opts);
+
+interface Counter {
+  add(n: number): number;
+}
+const CounterKey = defineKey<Counter>("test.counter");
+const HiddenKey = defineKey<{ get(): string }>("test.hidden");
+const GreeterKey = defineKey<{ greet(name: string): Promise<string> }>("features.greeter");
+const ShoutHook = defineKey<string>("test.shout");
+const Ping = defineKey<{ n: number }>("test.ping");
+const Pong = defineKey<{ n: number; from: string }>("test.pong");
+
+/** A core extension providing one service sandboxes may reach and one they may not. */
+function hostServices(): ExtensionEntry {
+  let total = 0;
+  return {
+    manifest: { ...manifest("host-services"), core: true },
+    activate(ctx) {
+      ctx.services.provide(CounterKey, { add: (n) => total += n });
+      ctx.services.provide(HiddenKey, { get: () => "hidden value" });
+    },
+  };
+}
+const features = (opts: SandboxOptions = {}) =>
+  sandboxed("features", {}, { exposeServices: ["test.counter"], deps: ["host-services"], ...opts });
+
+async function boot(entries: ExtensionEntry[], config: Record<string, string> = {}) {
+  const records: LogRecord[] = [];
+  const host = new ExtensionHost({ sink: { write: (r) => records.push(r) }, config });
+  await host.boot(entries);
+  return { host, records };
+}
+
+const stateOf = (host: ExtensionHost, id: string) => host.list().find((s) => s.id === id);
+
+/** One tool call through runTurn, the way a model's call runs: the result is what the model would read. */
+async function callTool(host: ExtensionHost, toolName: string, input: unknown) {
+  let step = 0;
+  const provider: Provider = {
+    id: "scripted",
+    listModels: () => Promise.resolve([]),
+    async *stream(): AsyncGenerator<ModelStreamPart> {
+      if (++step === 1) yield { type: "tool-call", toolCallId: `call-${toolName}`, toolName, input };
+      else yield { type: "text-delta", delta: "done" };
+      yield { type: "finish", reason: "stop" };
+    },
+  };
+  const events: AgentEvent[] = [];
+  for await (
+    const event of runTurn({
+      conversationId: "conv",
+      turnId: "turn",
+      provider,
+      model: "m",
+      messages: [{ role: "user", content: "go" }],
+      tools: host.tools.list(),
+      signal: new AbortController().signal,
+      hooks: host.hooks,
+    })
+  ) events.push(event);
+  const result = events.find((e) => e.type === "tool-result");
+  assert(result?.type === "tool-result", "the turn produced a tool result");
+  const outputs = events.flatMap((e) => e.type === "tool-output" ? [e.data] : []);
+  return { content: result.content, isError: result.isError, outputs };
+}
+
+function toolCtx(signal = new AbortController().signal, outputs: string[] = []): ToolContext {
+  return {
+    signal,
+    conversationId: "conv",
+    turnId: "turn",
+    toolCallId: "direct",
+    emitOutput: (data) => outputs.push(data),
+  };
+}
+
+async function waitFor(what: string, pred: () => boolean, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function withSecretEnv<T>(fn: () => Promise<T>): Promise<T> {
+  const before = Deno.env.get("DISPATCH_API_KEY");
+  Deno.env.set("DISPATCH_API_KEY", "sk-sandbox-test-secret");
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) Deno.env.delete("DISPATCH_API_KEY");
+    else Deno.env.set("DISPATCH_API_KEY", before);
+  }
+}
+
+// ---------------------------------------------------------------- permission mapping
+
+Deno.test("workerPermissions grants exactly what is declared and turns every other kind off", () => {
+  assertEquals(workerPermissions({}, { folder: "/ext/a" }), {
+    read: ["/ext/a"],
+    write: false,
+    net: false,
+    env: false,
+    run: false,
+    sys: false,
+    import: false,
+    ffi: false,
+  });
+  assertEquals(
+    workerPermissions(
+      { read: ["data", "/srv/x"], write: ["out"], net: ["127.0.0.1:8080"], env: ["HOME"], sys: ["hostname"] },
+      { folder: "/ext/a" },
+    ),
+    {
+      read: ["/ext/a", "/ext/a/data", "/srv/x"],
+      write: ["/ext/a/out"],
+      net: ["127.0.0.1:8080"],
+      env: ["HOME"],
+      run: false,
+      sys: ["hostname"],
+      import: false,
+      ffi: false,
+    },
+  );
+  assertEquals(workerPermissions({ read: true, net: true }, { folder: "/ext/a" }).read, true);
+});
+
+Deno.test("workerPermissions expands placeholders through the caller's hook", () => {
+  const seen: string[] = [];
+  const expand = (placeholder: string, kind: string) => {
+    seen.push(`${kind}:${placeholder}`);
+    return placeholder === "$ROOTS" ? ["/home/u/a", "/home/u/b"] : [];
+  };
+  const out = workerPermissions({ read: ["$ROOTS"], write: ["$ROOTS", "$NOTHING"] }, {
+    folder: "/ext",
+    expand,
+  });
+  assertEquals(out.read, ["/ext", "/home/u/a", "/home/u/b"]);
+  assertEquals(out.write, ["/home/u/a", "/home/u/b"]);
+  assertEquals(seen, ["read:$ROOTS", "write:$ROOTS", "write:$NOTHING"]);
+  assertThrows(() => workerPermissions({ read: ["$ROOTS"] }, { folder: "/ext" }), /no expansion/);
+});
+
+Deno.test("workerPermissions refuses env grants that could reach a secret", () => {
+  for (
+    const env of [true, ["DISPATCH_API_KEY"], ["DISPATCH_TOKEN"], ["OPENAI_KEY"], ["gh_token"], [
+      "DB_PASSWORD",
+    ], [
+      "DISPATCH_*",
+    ]] as const
+  ) {
+    const error = assertThrows(() =>
+      workerPermissions({ env: env as Permissions["env"] }, { folder: "/ext" })
+    );
+    assert(error instanceof PermissionError, `${JSON.stringify(env)} is refused`);
+  }
+  const secretPlaceholder = () => ["MY_SECRET"];
+  assertThrows(
+    () => workerPermissions({ env: ["$VARS"] }, { folder: "/ext", expand: secretPlaceholder }),
+    /looks like a secret/,
+  );
+});
+
+Deno.test("a manifest asking for a secret env var fails before its worker is spawned", async () => {
+  const entry = sandboxed("helper", { env: ["DISPATCH_API_KEY"] });
+  const { host } = await boot([entry, sandboxed("prober")]);
+  try {
+    assertEquals(stateOf(host, "helper")?.status, "failed");
+    assertMatch(stateOf(host, "helper")?.error ?? "", /"DISPATCH_API_KEY" looks like a secret/);
+    assertEquals(entry.state(), "starting", "no worker was ever started");
+    assertEquals(stateOf(host, "prober")?.status, "active");
+  } finally {
+    await host.shutdown();
+  }
+});
+
+// ---------------------------------------------------------------- refusals
+
+Deno.test("a sandbox without permissions refuses each escape as a tool error; the host keeps serving", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "sandbox-" });
+  const secretFile = join(tmp, "secret.txt");
+  await Deno.writeTextFile(secretFile, "outside secret");
+  await Deno.writeTextFile(join(tmp, "secret.json"), JSON.stringify({ secret: "computed" }));
+  let hits = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    hits++;
+    return new Response("loopback secret");
+  });
+  const { host } = await boot([sandboxed("prober"), sandboxed("helper")]);
+  try {
+    await withSecretEnv(async () => {
+      const cases: [string, string | undefined, RegExp][] = [
+        ["read", secretFile, /^tool failed: NotCapable: Requires read access to ".*secret\.txt"/],
+        ["import-json", undefined, /Requires read access to ".*fixtures\/sandbox\/secret\.json"/],
+        [
+          "import-computed",
+          pathToFileURL(join(tmp, "secret.json")).href,
+          /Requires read access to ".*secret\.json"/,
+        ],
+        [
+          "fetch",
+          `http://127.0.0.1:${server.addr.port}/`,
+          /NotCapable: Requires net access to "127\.0\.0\.1:\d+"/,
+        ],
+        ["env", undefined, /NotCapable: Requires env access to "DISPATCH_API_KEY"/],
+        ["run", undefined, /NotCapable: Requires run access to "echo"/],
+        ["write", join(tmp, "written.txt"), /NotCapable: Requires write access to ".*written\.txt"/],
+      ];
+      for (const [action, target, refusal] of cases) {
+        const result = await callTool(host, "probe", { action, target });
+        assert(result.isError, `${action} is refused`);
+        assertMatch(result.content, refusal);
+        assert(!result.content.includes('secret"'), "no secret content leaks");
+        assertEquals(
+          (await callTool(host, "ping", {})).content,
+          "pong",
+          `helper still serves after ${action}`,
+        );
+      }
+    });
+    assertEquals(hits, 0, "the loopback server was never reached");
+    await assertRejects(() => Deno.stat(join(tmp, "written.txt")), /No such file/);
+    assertEquals(stateOf(host, "prober")?.status, "active");
+  } finally {
+    await host.shutdown();
+    await server.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("an extension statically importing a file outside its folder is refused at load", async () => {
+  const { host, records } = await boot([sandboxed("static-escape"), sandboxed("helper")]);
+  try {
+    const state = stateOf(host, "static-escape");
+    assertEquals(state?.status, "failed");
+    assertMatch(
+      state?.error ?? "",
+      /cannot load the extension: TypeError: Requires read access to ".*secret\.json"/,
+    );
+    assert(!records.some((r) => r.msg === "leaked"), "activate never ran");
+    assertEquals((await callTool(host, "ping", {})).content, "pong");
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("read granted on one folder: readable there and nowhere else", async () => {
+  const allowed = await Deno.makeTempDir({ prefix: "sandbox-allowed-" });
+  const other = await Deno.makeTempDir({ prefix: "sandbox-other-" });
+  await Deno.writeTextFile(join(allowed, "note.txt"), "allowed content");
+  await Deno.mkdir(join(allowed, "sub"));
+  await Deno.writeTextFile(join(allowed, "sub", "deep.txt"), "deep content");
+  await Deno.writeTextFile(join(other, "note.txt"), "other content");
+  const expand = (p: string) => p === "$ALLOWED" ? [allowed] : [];
+  const { host } = await boot([sandboxed("prober", { read: ["$ALLOWED"] }, { expand })]);
+  try {
+    const read = (target: string) => callTool(host, "probe", { action: "read", target });
+    assertEquals(await read(join(allowed, "note.txt")), {
+      content: "allowed content",
+      isError: false,
+      outputs: [],
+    });
+    assertEquals((await read(join(allowed, "sub", "deep.txt"))).content, "deep content");
+    for (const refused of [join(other, "note.txt"), join(FIXTURE_DIR, "secret.json"), "/etc/hostname"]) {
+      const result = await read(refused);
+      assert(result.isError, `${refused} is refused`);
+      assertStringIncludes(result.content, `Requires read access to "${refused}"`);
+    }
+    const write = await callTool(host, "probe", { action: "write", target: join(allowed, "new.txt") });
+    assertMatch(write.content, /Requires write access/);
+  } finally {
+    await host.shutdown();
+    await Deno.remove(allowed, { recursive: true });
+    await Deno.remove(other, { recursive: true });
+  }
+});
+
+Deno.test("a symlink leading out of the extension folder is refused before spawning", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "sandbox-link-" });
+  const ext = join(tmp, "linked");
+  await Deno.mkdir(ext);
+  await Deno.writeTextFile(join(tmp, "secret.txt"), "outside");
+  await Deno.writeTextFile(join(ext, "mod.ts"), "export function activate() {}\n");
+  await Deno.symlink(join(tmp, "secret.txt"), join(ext, "data.txt"));
+  const entry = sandboxedEntry(manifest("linked"), pathToFileURL(join(ext, "mod.ts")));
+  const { host } = await boot([entry]);
+  try {
+    assertEquals(stateOf(host, "linked")?.status, "failed");
+    assertMatch(stateOf(host, "linked")?.error ?? "", /symlink leading outside it: .*data\.txt/);
+    assertEquals(entry.state(), "starting", "no worker was ever started");
+  } finally {
+    await host.shutdown();
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("npm:ai loads in a sandbox only with sys hostname declared", async () => {
+  const { host } = await boot([
+    sandboxedEntry(manifest("no-sys"), fixture("needs-ai")),
+    sandboxedEntry(manifest("with-sys", { sys: ["hostname"] }), fixture("needs-ai")),
+  ]);
+  try {
+    assertEquals(stateOf(host, "no-sys")?.status, "failed");
+    assertMatch(stateOf(host, "no-sys")?.error ?? "", /Requires sys access to "hostname"/);
+    assertEquals(stateOf(host, "with-sys")?.status, "active");
+  } finally {
+    await host.shutdown();
+  }
+});
+
+// ---------------------------------------------------------------- failures
+
+Deno.test("a worker failing to load, throwing in activate or hanging is a failed extension", async () => {
+  const entries = [
+    sandboxed("crash-top"),
+    sandboxed("crash-activate"),
+    sandboxed("hang", {}, { activateTimeoutMs: 300 }),
+    sandboxed("helper"),
+  ];
+  const { host } = await boot(entries);
+  try {
+    assertMatch(stateOf(host, "crash-top")?.error ?? "", /cannot load the extension: top-level boom/);
+    assertMatch(stateOf(host, "crash-activate")?.error ?? "", /activate failed: activate boom/);
+    assertMatch(stateOf(host, "hang")?.error ?? "", /did not activate within 300 ms/);
+    for (const id of ["crash-top", "crash-activate", "hang"]) {
+      assertEquals(stateOf(host, id)?.status, "failed");
+    }
+    for (const entry of entries.slice(0, 3)) assertEquals(entry.state(), "stopped", "its worker is gone");
+    assert(
+      !host.tools.list().some((t) => t.spec.name === "half_built"),
+      "a failed activation leaves no tools",
+    );
+    assertEquals((await callTool(host, "ping", {})).content, "pong");
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("a worker dying mid-call rejects pending calls naming the extension; its hooks go", async () => {
+  for (const how of ["throw", "close", "exit"]) {
+    const entry = sandboxed("crash-later");
+    const { host, records } = await boot([entry, sandboxed("helper")]);
+    try {
+      assertEquals(await host.hooks.run(ShoutHook, "x"), "x (seen by crash-later)");
+      const explode = host.tools.list().find((t) => t.spec.name === "explode")!;
+      const error = await assertRejects(() => explode.execute({ how }, toolCtx()));
+      assertMatch(error.message, /^sandboxed extension crash-later crashed: /);
+      if (how === "throw") assertStringIncludes(error.message, "later boom");
+      else assertStringIncludes(error.message, how === "close" ? "close()" : "Deno.exit(3)");
+      assertEquals(entry.state(), "crashed");
+      assert(records.some((r) => r.ext === "crash-later" && r.msg === "sandboxed extension crashed"));
+      assertEquals(await host.hooks.run(ShoutHook, "x"), "x", "the dead worker's hook is withdrawn");
+      await assertRejects(() => explode.execute({ how }, toolCtx()), /crash-later is not running \(crashed/);
+      assertEquals((await callTool(host, "ping", {})).content, "pong", `helper survives ${how}`);
+    } finally {
+      await host.shutdown();
+    }
+  }
+});
+
+// ---------------------------------------------------------------- the bridge
+
+Deno.test("abort: the worker-side signal fires and the host call settles at once", async () => {
+  const { host, records } = await boot([hostServices(), features()]);
+  try {
+    const stubborn = host.tools.list().find((t) => t.spec.name === "stubborn")!;
+    const controller = new AbortController();
+    const call = stubborn.execute({}, toolCtx(controller.signal));
+    await new Promise((r) => setTimeout(r, 100));
+    const abortedAt = performance.now();
+    controller.abort();
+    await assertRejects(() => call, /tool stubborn aborted/);
+    assert(performance.now() - abortedAt < 100, "settled without waiting for the worker");
+    await waitFor("the worker to see its signal", () => records.some((r) => r.msg === "saw abort"));
+    const saw = records.find((r) => r.msg === "saw abort")!;
+    assertEquals([saw.ext, saw.toolCallId], ["features", "direct"]);
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("tool input is validated in the worker with the extension's own zod schema", async () => {
+  const { host } = await boot([hostServices(), features()]);
+  try {
+    const spec = host.tools.list().find((t) => t.spec.name === "echo")!.spec;
+    assertEquals(spec.parameters.required, ["text"], "the JSON schema came from z.toJSONSchema");
+    const bad = await callTool(host, "echo", { text: "", times: -1 });
+    assert(bad.isError);
+    assertMatch(bad.content, /^invalid arguments for echo: text: .*; times: /);
+    const good = await callTool(host, "echo", { text: "hi", times: 2 });
+    assertEquals(good, { content: "hi x2 (call-echo)", isError: false, outputs: ["hi", "hi"] });
+    assertEquals(
+      (await callTool(host, "echo", { text: "once" })).content,
+      "once x1 (call-echo)",
+      "defaults apply",
+    );
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("ctx.log and console lines reach the host's sink tagged with the extension id", async () => {
+  const { host, records } = await boot([hostServices(), features()], { DISPATCH_GREETING: "hi" });
+  try {
+    const active = records.find((r) => r.msg === "features active");
+    assertEquals([active?.ext, active?.level, active?.greeting], ["features", "info", "hi"]);
+    const line = records.find((r) => r.source === "console");
+    assertEquals([line?.ext, line?.msg], ["features", "a console line { n: 1 }"]);
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("hooks registered in a worker transform and veto host hook runs", async () => {
+  const { host } = await boot([hostServices(), features()]);
+  try {
+    assertEquals(await host.hooks.run(ShoutHook, "hello"), "HELLO");
+    const vetoed = await host.hooks.run(ShoutHook, "forbidden");
+    assert(isVeto(vetoed) && vetoed.veto === "features says no");
+    host.hooks.register(ShoutHook, (v) => `${v}!`, { priority: 10 });
+    assertEquals(await host.hooks.run(ShoutHook, "a"), "A!", "worker and host handlers chain by priority");
+    assertEquals((await callTool(host, "run_hook", { value: "from worker" })).content, '"FROM WORKER!"');
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("events flow from host to worker listeners and back", async () => {
+  const { host } = await boot([hostServices(), features()]);
+  try {
+    const got: { n: number; from: string }[] = [];
+    host.events.on(Pong, (p) => got.push(p));
+    host.events.emit(Ping, { n: 1 });
+    host.events.emit(Ping, { n: 41 });
+    await waitFor("pongs", () => got.length === 2);
+    assertEquals(got, [{ n: 2, from: "features" }, { n: 42, from: "features" }]);
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("services: allow-listed host services are async proxies, others unreachable, worker ones proxied", async () => {
+  const { host } = await boot([hostServices(), features()], {
+    DISPATCH_GREETING: "hi",
+    DISPATCH_API_KEY: "sk-x",
+  });
+  try {
+    assertEquals((await callTool(host, "count", { n: 2 })).content, "total 2");
+    assertEquals((await callTool(host, "count", { n: 3 })).content, "total 5");
+    const reach = await callTool(host, "reach", { key: "test.hidden", method: "get" });
+    assert(reach.isError);
+    assertMatch(reach.content, /service "test.hidden" is not available to sandboxed extension features/);
+    const forged = JSON.parse((await callTool(host, "forge", { key: "test.hidden", method: "get" })).content);
+    assertEquals(forged.ok, false, "the host enforces the allow-list itself");
+    assertMatch(forged.error, /not exposed to sandboxed extensions/);
+    const proto = JSON.parse(
+      (await callTool(host, "forge", { key: "test.counter", method: "constructor" })).content,
+    );
+    assertMatch(proto.error, /has no method constructor/);
+    assertEquals(await host.services.require(GreeterKey).greet("Ada"), "hi, Ada");
+    assertEquals((await callTool(host, "config", {})).content, "DISPATCH_GREETING", "secrets are not sent");
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("shutdown runs the worker's deactivate and terminates it", async () => {
+  const entry = features();
+  const { host, records } = await boot([hostServices(), entry]);
+  const echo = host.tools.list().find((t) => t.spec.name === "echo")!;
+  assertEquals(entry.state(), "running");
+  await host.shutdown();
+  assertEquals(entry.state(), "stopped");
+  assert(records.some((r) => r.ext === "features" && r.msg === "features deactivated"));
+  await assertRejects(
+    () => echo.execute({ text: "late" }, toolCtx()),
+    /features is not running \(shut down\)/,
+  );
+  assertEquals(host.tools.list().length, 0);
+});
+
+Deno.test("a worker stuck in a synchronous loop is terminated after an abort it cannot answer", async () => {
+  const entry = sandboxed("crash-later", {}, { pingTimeoutMs: 300 });
+  const { host } = await boot([entry, sandboxed("helper")]);
+  try {
+    const spin = host.tools.list().find((t) => t.spec.name === "spin")!;
+    const controller = new AbortController();
+    const call = spin.execute({}, toolCtx(controller.signal));
+    await new Promise((r) => setTimeout(r, 100));
+    controller.abort();
+    await assertRejects(() => call, /tool spin aborted/);
+    await waitFor("the stuck worker to be terminated", () => entry.state() === "crashed");
+    await assertRejects(
+      () => spin.execute({}, toolCtx()),
+      /crash-later is not running \(crashed: unresponsive/,
+    );
+    assertEquals((await callTool(host, "ping", {})).content, "pong");
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("a tool that ignores its abort but leaves its thread free keeps the worker alive", async () => {
+  const entry = features({ pingTimeoutMs: 300 });
+  const { host } = await boot([hostServices(), entry]);
+  try {
+    const controller = new AbortController();
+    const call = host.tools.list().find((t) => t.spec.name === "stubborn")!.execute(
+      {},
+      toolCtx(controller.signal),
+    );
+    controller.abort();
+    await assertRejects(() => call, /aborted/);
+    await new Promise((r) => setTimeout(r, 500));
+    assertEquals(entry.state(), "running");
+    assertEquals((await callTool(host, "echo", { text: "still here" })).content, "still here x1 (call-echo)");
+  } finally {
+    await host.shutdown();
+  }
+});
