@@ -6,6 +6,8 @@
 // is not checked again: that is how a sandboxed extension can import the kernel (src/kernel/mod.ts) without
 // read access to it. Keep this graph to code that is safe for any extension to hold.
 import "../kernel/mod.ts";
+// Preloaded so sandboxed extensions can import the kit without read access outside their own folder.
+import "../sdk/mod.ts";
 import type { Deactivate } from "../kernel/contracts.ts";
 import {
   describeError,

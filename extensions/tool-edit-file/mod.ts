@@ -1,0 +1,111 @@
+// edit_file: exact-string replacement in a text file, written back atomically.
+import { z } from "zod";
+import type { ExtensionContext } from "../../src/kernel/contracts.ts";
+import { atomicWrite } from "../../src/sdk/fs.ts";
+import { formatBytes, looksBinary, MAX_TEXT_FILE_BYTES, SNIFF_BYTES } from "../../src/sdk/text.ts";
+import { defineTool, fail } from "../../src/sdk/tool.ts";
+import { workspaceOpener } from "../../src/sdk/workspace.ts";
+
+export { manifest } from "./manifest.ts";
+
+const inputSchema = z.object({
+  path: z.string().min(1).describe("File to edit: relative to the working directory, or absolute inside it."),
+  oldString: z.string().min(1).describe(
+    "The exact text to replace, including whitespace and indentation, as it appears in the file.",
+  ),
+  newString: z.string().describe("The text to put in its place (may be empty to delete oldString)."),
+  replaceAll: z.boolean().optional().describe(
+    "Replace every occurrence of oldString. Default false: oldString must then occur exactly once.",
+  ),
+});
+
+const description = [
+  "Edit a text file in the working directory by replacing an exact string. oldString must match the file",
+  "character for character (whitespace and indentation included; read the file first, and leave out the",
+  "line-number prefix read_file adds). Unless replaceAll is true, oldString must occur exactly once: add",
+  "surrounding lines to make it unique. Returns how many replacements were made. The file is rewritten",
+  "atomically. Use write_file to create files.",
+].join(" ");
+
+export function activate(ctx: ExtensionContext): void {
+  const openWorkspace = workspaceOpener(ctx.config);
+  ctx.tools.register(defineTool({
+    name: "edit_file",
+    description,
+    inputSchema,
+    async execute(input, tctx) {
+      if (input.oldString === input.newString) {
+        fail("oldString and newString are the same; there is nothing to change");
+      }
+      const ws = await openWorkspace(tctx.cwd);
+      const target = await ws.resolve(input.path);
+      const name = target.display;
+      if (!target.info) fail(`${input.path} does not exist; use write_file to create a file`);
+      if (!target.info.isFile) fail(`${name} is not a regular file`);
+      if (target.info.size > MAX_TEXT_FILE_BYTES) {
+        fail(
+          `${name} is ${formatBytes(target.info.size)}, over edit_file's ${
+            formatBytes(MAX_TEXT_FILE_BYTES)
+          } limit`,
+        );
+      }
+      const bytes = await Deno.readFile(target.path);
+      let text: string;
+      try {
+        if (looksBinary(bytes.subarray(0, SNIFF_BYTES))) throw new Error("binary");
+        // Keep a byte-order mark as it is: it goes back out unchanged.
+        text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+      } catch {
+        fail(`${name} is not a UTF-8 text file; edit_file only edits text`);
+      }
+
+      let oldString = input.oldString;
+      let newString = input.newString;
+      let count = countOccurrences(text, oldString);
+      let note = "";
+      if (count === 0 && text.includes("\r\n") && /(?<!\r)\n/.test(oldString)) {
+        // The file uses CRLF line endings and the model wrote LF: match (and write) CRLF instead.
+        const crlf = (s: string) => s.replace(/\r?\n/g, "\r\n");
+        const adapted = countOccurrences(text, crlf(oldString));
+        if (adapted > 0) {
+          oldString = crlf(oldString);
+          newString = crlf(newString);
+          count = adapted;
+          note = " (line endings adapted to the file's CRLF)";
+        }
+      }
+      if (count === 0) {
+        fail(
+          `oldString was not found in ${name}. It must match exactly, whitespace and indentation included; ` +
+            "read the file again and copy the text (without read_file's line-number prefix)",
+        );
+      }
+      if (count > 1 && !input.replaceAll) {
+        fail(
+          `oldString occurs ${count} times in ${name}; include more surrounding text to pick one occurrence, ` +
+            "or pass replaceAll: true to replace all of them",
+        );
+      }
+      const updated = input.replaceAll
+        ? text.split(oldString).join(newString)
+        : replaceFirst(text, oldString, newString);
+      await atomicWrite(target.path, new TextEncoder().encode(updated), {
+        overwrite: true,
+        mode: target.info.mode ?? undefined,
+      });
+      const n = input.replaceAll ? count : 1;
+      return `edited ${name}: ${n} replacement${n === 1 ? "" : "s"}${note}`;
+    },
+  }));
+}
+
+function countOccurrences(text: string, needle: string): number {
+  let count = 0;
+  for (let i = text.indexOf(needle); i !== -1; i = text.indexOf(needle, i + needle.length)) count++;
+  return count;
+}
+
+function replaceFirst(text: string, needle: string, replacement: string): string {
+  const i = text.indexOf(needle);
+  return text.slice(0, i) + replacement + text.slice(i + needle.length);
+}

@@ -1,0 +1,11 @@
+import type { ManifestInput } from "../../src/kernel/mod.ts";
+
+export const manifest: ManifestInput = {
+  id: "tool-glob",
+  version: "0.1.0",
+  description: "glob: finds files by glob pattern under the conversation's working directory",
+  dependsOn: [],
+  // "$WORKSPACE_ROOTS" is expanded by the host to the configured workspace roots.
+  permissions: { read: ["$WORKSPACE_ROOTS"] },
+  core: false,
+};

@@ -1,0 +1,80 @@
+// glob: files whose path matches a glob pattern, sorted.
+import { join } from "node:path";
+import { z } from "zod";
+import type { ExtensionContext } from "../../src/kernel/contracts.ts";
+import { globToRegExp, splitGlobBase } from "../../src/sdk/glob.ts";
+import { defineTool, fail } from "../../src/sdk/tool.ts";
+import { DEFAULT_SKIP_DIRS, newWalkReport, walkFiles } from "../../src/sdk/walk.ts";
+import { slashedRelative, workspaceOpener } from "../../src/sdk/workspace.ts";
+
+export { manifest } from "./manifest.ts";
+
+export const MAX_RESULTS = 1000;
+
+const inputSchema = z.object({
+  pattern: z.string().min(1).describe(
+    "Glob relative to path, e.g. `**/*.ts`, `src/**/*.{ts,tsx}`, `*.json` (top level only).",
+  ),
+  path: z.string().min(1).optional().describe(
+    "Folder to search in, relative to the working directory. Default: the working directory.",
+  ),
+});
+
+const description = [
+  "Find files by name with a glob pattern matched against each file's path relative to path (default the",
+  "working directory): `*` and `?` stay within one folder level, `**` spans any number of levels, `{a,b}`",
+  "gives alternatives, `[abc]` a character class; hidden files are included. `*.ts` finds only top-level",
+  "files, `**/*.ts` finds them at any depth. Skips .git and node_modules unless the pattern names them.",
+  `Returns matching file paths relative to the working directory, sorted, at most ${MAX_RESULTS}.`,
+].join(" ");
+
+export function activate(ctx: ExtensionContext): void {
+  const openWorkspace = workspaceOpener(ctx.config);
+  ctx.tools.register(defineTool({
+    name: "glob",
+    description,
+    inputSchema,
+    async execute(input, tctx) {
+      const pattern = input.pattern.replace(/^\.\//, "");
+      if (pattern.startsWith("/")) {
+        fail("the pattern must be relative (e.g. `**/*.ts`); give the folder to search as path");
+      }
+      if (pattern.split("/").includes("..")) {
+        fail("the pattern may not contain `..`; give the folder as path");
+      }
+      const ws = await openWorkspace(tctx.cwd);
+      const top = await ws.resolve(input.path ?? ".");
+      if (!top.info) fail(`${input.path} does not exist`);
+      if (!top.info.isDirectory) fail(`${top.display} is not a folder; path must be a folder to search in`);
+
+      // Start at the pattern's literal folders (`src/lib/**/*.ts` walks src/lib only).
+      const { base } = splitGlobBase(pattern);
+      const start = base ? await ws.resolve(join(top.path, base)) : top;
+      if (!start.info?.isDirectory) return `no files match ${input.pattern}`;
+
+      // .git / node_modules are skipped unless the pattern names them.
+      const named = new Set(pattern.split("/"));
+      const skipDirs = new Set([...DEFAULT_SKIP_DIRS].filter((d) => !named.has(d)));
+      const re = globToRegExp(pattern);
+      const report = newWalkReport();
+      const found: string[] = [];
+      let more = false;
+      for await (const file of walkFiles(ws, start.path, report, { signal: tctx.signal, skipDirs })) {
+        if (!re.test(slashedRelative(top.path, file.path))) continue;
+        if (found.length >= MAX_RESULTS) {
+          more = true;
+          break;
+        }
+        found.push(ws.display(file.path));
+      }
+      found.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      if (found.length === 0) {
+        return `no files match ${input.pattern}${top.display === "." ? "" : ` in ${top.display}`}`;
+      }
+      const notes: string[] = [];
+      if (more) notes.push(`[stopped at ${MAX_RESULTS} files; use a narrower pattern or path]`);
+      if (report.truncated) notes.push(`[the search stopped after ${report.entries} entries; narrow path]`);
+      return [...found, ...(notes.length ? ["", ...notes] : [])].join("\n");
+    },
+  }));
+}

@@ -1,0 +1,12 @@
+import type { ManifestInput } from "../../src/kernel/mod.ts";
+
+export const manifest: ManifestInput = {
+  id: "tool-read-file",
+  version: "0.1.0",
+  description:
+    "read_file: reads a text file with line numbers, or lists a folder, inside the conversation's working directory",
+  dependsOn: [],
+  // "$WORKSPACE_ROOTS" is expanded by the host to the configured workspace roots.
+  permissions: { read: ["$WORKSPACE_ROOTS"] },
+  core: false,
+};

@@ -1,0 +1,121 @@
+// read_file: a text file's lines, numbered, one window at a time; or a folder's entries.
+import { z } from "zod";
+import type { ExtensionContext } from "../../src/kernel/contracts.ts";
+import { defineTool, fail } from "../../src/sdk/tool.ts";
+import { type ResolvedPath, workspaceOpener } from "../../src/sdk/workspace.ts";
+import {
+  formatBytes,
+  looksBinary,
+  MAX_TEXT_FILE_BYTES,
+  SNIFF_BYTES,
+  splitLines,
+  truncateLine,
+} from "../../src/sdk/text.ts";
+
+export { manifest } from "./manifest.ts";
+
+export const DEFAULT_LIMIT = 2000;
+export const MAX_LIMIT = 10_000;
+/** Longest line shown whole. */
+export const MAX_LINE_CHARS = 2000;
+/** Most characters one call returns; the window ends early (and says where to go on) past this. */
+export const MAX_OUTPUT_CHARS = 200_000;
+
+const inputSchema = z.object({
+  path: z.string().min(1).describe(
+    "File or folder to read: relative to the working directory, or absolute inside it.",
+  ),
+  offset: z.number().int().min(1).optional().describe(
+    "1-based line number to start at (entry number for a folder). Default 1.",
+  ),
+  limit: z.number().int().min(1).max(MAX_LIMIT).optional().describe(
+    `How many lines (or folder entries) to return. Default ${DEFAULT_LIMIT}.`,
+  ),
+});
+
+const description = [
+  "Read a text file from the working directory. Lines come numbered (`   12\\tcontent`), the number being",
+  `the 1-based line number; by default the first ${DEFAULT_LIMIT} lines. For longer files pass offset`,
+  "(first line wanted) and limit (how many) to read another window; the output ends with a note saying",
+  `how to get the rest when it was cut. Lines over ${MAX_LINE_CHARS} characters are shortened with a marker.`,
+  `Files over ${formatBytes(MAX_TEXT_FILE_BYTES)} and binary files are refused (use run_shell with head,`,
+  "tail, sed -n or file for those). A folder path lists its entries instead, sorted, folders ending in `/`,",
+  "symbolic links in `@`. Paths outside the working directory are refused.",
+].join(" ");
+
+export function activate(ctx: ExtensionContext): void {
+  const openWorkspace = workspaceOpener(ctx.config);
+  ctx.tools.register(defineTool({
+    name: "read_file",
+    description,
+    inputSchema,
+    async execute(input, tctx) {
+      const ws = await openWorkspace(tctx.cwd);
+      const target = await ws.resolve(input.path);
+      if (!target.info) fail(`${input.path} does not exist (looked for ${target.path})`);
+      const offset = input.offset ?? 1;
+      const limit = input.limit ?? DEFAULT_LIMIT;
+      if (target.info.isDirectory) return await listFolder(target, offset, limit);
+      if (!target.info.isFile) fail(`${input.path} is not a regular file or folder`);
+      return await readText(target, target.info, offset, limit);
+    },
+  }));
+}
+
+async function readText(target: ResolvedPath, info: Deno.FileInfo, offset: number, limit: number) {
+  const name = target.display;
+  if (info.size > MAX_TEXT_FILE_BYTES) {
+    fail(
+      `${name} is ${formatBytes(info.size)}, over read_file's ${formatBytes(MAX_TEXT_FILE_BYTES)} limit ` +
+        "(offset/limit do not lift it). Look at parts of it with run_shell (head, tail, sed -n 'A,Bp'), " +
+        "or search it with grep via run_shell.",
+    );
+  }
+  const bytes = await Deno.readFile(target.path);
+  if (looksBinary(bytes.subarray(0, SNIFF_BYTES))) {
+    fail(`${name} looks like a binary file (${formatBytes(bytes.length)}); read_file only shows text`);
+  }
+  const lines = splitLines(new TextDecoder().decode(bytes));
+  if (lines.length === 0) return `(${name} is empty)`;
+  if (offset > lines.length) {
+    fail(`offset ${offset} is past the end of ${name}, which has ${lines.length} line(s)`);
+  }
+  const out: string[] = [];
+  let chars = 0;
+  let next = offset;
+  const end = Math.min(lines.length, offset + limit - 1);
+  for (; next <= end; next++) {
+    const line = `${String(next).padStart(6)}\t${truncateLine(lines[next - 1], MAX_LINE_CHARS)}`;
+    if (chars + line.length > MAX_OUTPUT_CHARS && out.length > 0) break;
+    out.push(line);
+    chars += line.length + 1;
+  }
+  const last = next - 1;
+  if (last < lines.length) {
+    out.push(
+      `\n[showing lines ${offset}-${last} of ${lines.length}; call read_file with offset=${
+        last + 1
+      } to read more]`,
+    );
+  }
+  return out.join("\n");
+}
+
+async function listFolder(target: ResolvedPath, offset: number, limit: number) {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(target.path)) {
+    names.push(e.isDirectory ? `${e.name}/` : e.isSymlink ? `${e.name}@` : e.name);
+  }
+  names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const header = `${target.display === "." ? "./" : `${target.display}/`} (folder, ${names.length} entries)`;
+  if (names.length === 0) return `${header}\n(empty)`;
+  if (offset > names.length) fail(`offset ${offset} is past the end of the folder's ${names.length} entries`);
+  const shown = names.slice(offset - 1, offset - 1 + limit);
+  const last = offset - 1 + shown.length;
+  const more = last < names.length
+    ? `\n\n[showing entries ${offset}-${last} of ${names.length}; call read_file with offset=${
+      last + 1
+    } for more]`
+    : "";
+  return `${header}\n${shown.join("\n")}${more}`;
+}

@@ -1,0 +1,230 @@
+// Path containment for tools. Every path a tool touches must resolve, symbolic links included, inside the
+// conversation's working directory, and never at or below one of the daemon's protected paths (its data
+// directory and env file).
+//
+// Protected paths reach a tool through its extension config: key DISPATCH_PROTECTED_PATHS, a JSON array of
+// absolute paths, e.g. `["/home/me/.dispatch", "/home/me/dispatch/.env"]` (what src/config.ts produces).
+// A value that is not such an array makes `parseProtectedPaths` throw, so a misconfigured tool fails to
+// activate instead of running unprotected.
+//
+// A path is refused when (a) it is lexically outside the working directory (`../x`, `/etc/passwd`), (b) its
+// real path (symbolic links followed; for a path that does not exist yet, its nearest existing ancestor's real
+// path, and a dangling link's target) is outside the working directory's real path, or (c) its lexical or
+// real path is, or lies below, a protected path (taken both as given and through realPath), or it is the
+// same file (device + inode) as a protected file or a file directly inside a protected folder (hard links).
+// Checks happen before the file is opened; a process racing the tool (swapping a folder for a link between
+// check and use) is out of scope.
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { isInside } from "./roots.ts";
+import { fail } from "./tool.ts";
+
+export const PROTECTED_PATHS_KEY = "DISPATCH_PROTECTED_PATHS";
+
+/** The protected paths in an extension's config (see the format above); [] when the key is absent or empty. */
+export function parseProtectedPaths(config: Readonly<Record<string, string>>): string[] {
+  const raw = config[PROTECTED_PATHS_KEY]?.trim();
+  if (!raw) return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new Error(`${PROTECTED_PATHS_KEY} must be a JSON array of absolute paths`);
+  }
+  if (!Array.isArray(value) || !value.every((p) => typeof p === "string" && isAbsolute(p))) {
+    throw new Error(`${PROTECTED_PATHS_KEY} must be a JSON array of absolute paths`);
+  }
+  return value.map((p) => resolve(p));
+}
+
+/** The protected paths as the file system sees them at one moment. */
+export class ProtectedSet {
+  private constructor(readonly forms: readonly string[], readonly inodes: ReadonlySet<string>) {}
+
+  static async load(paths: readonly string[]): Promise<ProtectedSet> {
+    const forms = new Set<string>();
+    const inodes = new Set<string>();
+    for (const path of paths) {
+      forms.add(path);
+      const real = await realPathLenient(path);
+      if (real) forms.add(real);
+      const info = await Deno.stat(path).catch(() => undefined);
+      if (info?.isFile) addInode(inodes, info);
+      if (info?.isDirectory) {
+        // Files directly inside a protected folder (its databases), so a hard link to one is refused too.
+        let n = 0;
+        try {
+          for await (const entry of Deno.readDir(path)) {
+            if (!entry.isFile || ++n > 256) continue;
+            const child = await Deno.stat(join(path, entry.name)).catch(() => undefined);
+            if (child) addInode(inodes, child);
+          }
+        } catch {
+          // unreadable here (e.g. outside a sandbox's read roots): then it is unreachable too
+        }
+      }
+    }
+    return new ProtectedSet([...forms], inodes);
+  }
+
+  /** True when `path` (absolute) is a protected path or lies below one. */
+  covers(path: string): boolean {
+    return this.forms.some((p) => isInside(path, p));
+  }
+
+  /** True when `info` describes the same file as a protected one (a hard link to it). */
+  coversFile(info: Deno.FileInfo): boolean {
+    return info.dev !== null && info.ino !== null && this.inodes.has(`${info.dev}:${info.ino}`);
+  }
+}
+
+function addInode(set: Set<string>, info: Deno.FileInfo): void {
+  if (info.dev !== null && info.ino !== null) set.add(`${info.dev}:${info.ino}`);
+}
+
+/** The real path of `path`, its parent's real path joined with its name when it does not exist, else undefined. */
+async function realPathLenient(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.realPath(path);
+  } catch {
+    try {
+      return join(await Deno.realPath(dirname(path)), basename(path));
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+export interface ResolvedPath {
+  /** The path as the tool was given it. */
+  input: string;
+  /** Absolute real path (links resolved), inside the working directory. Operate on this. */
+  path: string;
+  /** How to show it: relative to the working directory ("." for the directory itself). */
+  display: string;
+  /** The file's stat (links followed), or undefined when it does not exist. */
+  info?: Deno.FileInfo;
+}
+
+const MAX_LINK_HOPS = 40;
+
+/** One tool call's view of the working directory and the protected paths. */
+export class Workspace {
+  private constructor(
+    /** The working directory as configured (absolute, normalized). */
+    readonly cwd: string,
+    /** Its real path: what every resolved path must lie in. */
+    readonly root: string,
+    readonly protection: ProtectedSet,
+  ) {}
+
+  /** Checks the conversation's working directory; fails (ToolFailure) when there is none or it is unusable. */
+  static async open(cwd: string | undefined, protectedPaths: readonly string[]): Promise<Workspace> {
+    if (!cwd) fail("this conversation has no working directory; set one before using this tool");
+    if (!isAbsolute(cwd)) fail(`the working directory ${cwd} is not an absolute path`);
+    const normalized = resolve(cwd);
+    let root: string;
+    try {
+      root = await Deno.realPath(normalized);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) fail(`the working directory ${normalized} does not exist`);
+      if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+        fail(`the working directory ${normalized} is not accessible (is it inside the workspace roots?)`);
+      }
+      throw error;
+    }
+    const info = await Deno.stat(root);
+    if (!info.isDirectory) fail(`the working directory ${normalized} is not a folder`);
+    const protection = await ProtectedSet.load(protectedPaths);
+    if (protection.covers(normalized) || protection.covers(root)) {
+      fail(`the working directory ${normalized} is inside a protected path (the daemon's own data); refused`);
+    }
+    return new Workspace(normalized, root, protection);
+  }
+
+  /**
+   * Resolves a tool's path argument (relative to the working directory, or absolute inside it) to a real path
+   * inside it, refusing escapes and protected paths with a ToolFailure. The path need not exist.
+   */
+  async resolve(input: string): Promise<ResolvedPath> {
+    if (input.trim() === "") fail("the path is empty");
+    if (input.includes("\0")) fail("the path contains a NUL character");
+    const lexical = resolve(this.cwd, input);
+    if (!isInside(lexical, this.cwd) && !isInside(lexical, this.root)) {
+      fail(
+        `path "${input}" is outside the working directory ${this.cwd}; tools may only use paths inside it`,
+      );
+    }
+    if (this.protection.covers(lexical)) fail(protectedMessage(input));
+    const real = await this.#realPath(lexical, 0);
+    if (!isInside(real, this.root)) {
+      fail(
+        `path "${input}" leads outside the working directory ${this.cwd} through a symbolic link (to ${real}); refused`,
+      );
+    }
+    if (this.protection.covers(real)) fail(protectedMessage(input));
+    const info = await Deno.stat(real).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    });
+    if (info && this.protection.coversFile(info)) fail(protectedMessage(input));
+    return { input, path: real, display: this.display(real), info };
+  }
+
+  /** True when an absolute real path must not be touched (walkers use this on every entry). */
+  isProtected(path: string, info?: Deno.FileInfo): boolean {
+    return this.protection.covers(path) || (info !== undefined && this.protection.coversFile(info));
+  }
+
+  /** `path` relative to the working directory, with `/` separators ("." for the directory itself). */
+  display(path: string): string {
+    if (!isInside(path, this.root)) return path;
+    return slashedRelative(this.root, path) || ".";
+  }
+
+  /**
+   * Real path of an absolute path inside the working directory. Where it does not exist: the real path of
+   * its parent joined with its name, following a dangling link's target while that stays inside.
+   */
+  async #realPath(path: string, hops: number): Promise<string> {
+    try {
+      return await Deno.realPath(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    const parent = dirname(path);
+    if (parent === path) return path;
+    const candidate = join(await this.#realPath(parent, hops), basename(path));
+    let link: string;
+    try {
+      const info = await Deno.lstat(candidate);
+      if (!info.isSymlink) return candidate;
+      link = await Deno.readLink(candidate);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return candidate;
+      throw error;
+    }
+    // A dangling link: where a write would land is its target.
+    const target = resolve(dirname(candidate), link);
+    if (!isInside(target, this.root)) return target;
+    if (hops >= MAX_LINK_HOPS) fail(`path "${path}" has too many levels of symbolic links`);
+    return await this.#realPath(target, hops + 1);
+  }
+}
+
+/** `to` relative to `from` with `/` separators ("" when they are the same). */
+export function slashedRelative(from: string, to: string): string {
+  const rel = relative(from, to);
+  return sep === "/" ? rel : rel.split(sep).join("/");
+}
+
+function protectedMessage(input: string): string {
+  return `path "${input}" is a protected path (the daemon's own data directory or env file); no tool may read or change it`;
+}
+
+/** What a tool's `activate` captures: the protected paths, checked once, and a per-call Workspace opener. */
+export function workspaceOpener(
+  config: Readonly<Record<string, string>>,
+): (cwd: string | undefined) => Promise<Workspace> {
+  const protectedPaths = parseProtectedPaths(config);
+  return (cwd) => Workspace.open(cwd, protectedPaths);
+}
