@@ -1,5 +1,12 @@
 // What session-orchestrator offers: submitting turns, following them live, stopping them.
-import { type AgentEvent, defineKey, type TurnOutcome } from "../../src/kernel/mod.ts";
+import {
+  type AgentEvent,
+  defineKey,
+  type ModelMessage,
+  type Provider,
+  type ToolHandle,
+  type TurnOutcome,
+} from "../../src/kernel/mod.ts";
 
 export interface TurnRequest {
   conversationId?: string;
@@ -20,10 +27,39 @@ export interface SequencedEvent {
 export interface TurnHandle {
   conversationId: string;
   turnId: string;
+  /** Seq of the turn's first event (its `user-message`): replay from `firstSeq - 1` to see the whole turn. */
+  readonly firstSeq: number;
   /** Every event of the turn from its first, then live ones until `turn-sealed`. */
   events(): AsyncIterable<SequencedEvent>;
   /** Settles after the turn is sealed (all stored). */
   settled: Promise<TurnOutcome | undefined>;
+}
+
+/** What decides the next turn's request, besides the conversation's stored settings. */
+export interface PrefixOptions {
+  model?: string;
+  cwd?: string;
+  reasoningEffort?: string;
+}
+
+/**
+ * The request a conversation's next turn would start with, before its new user message: the same provider,
+ * model, history and tools `submit` hands the turn loop (the loop's `turn.prepare-step` hooks then run on it,
+ * as they would on any step).
+ */
+export interface RequestPrefix {
+  conversationId: string;
+  provider: Provider;
+  /** The catalog name (`<credential>/<model>`). */
+  modelName: string;
+  /** The provider's own model id, as sent. */
+  model: string;
+  /** The history as the model is sent it, oldest first. */
+  messages: ModelMessage[];
+  tools: ToolHandle[];
+  reasoningEffort?: string;
+  /** The checked working directory, absolute. */
+  cwd?: string;
 }
 
 /** Supplies messages to deliver into a running turn between steps (the message queue). */
@@ -39,6 +75,11 @@ export interface Orchestrator {
   /** Resolves when no turn runs in the conversation. */
   idle(conversationId: string): Promise<void>;
   addSteeringSource(source: SteeringSource): () => void;
+  /**
+   * The next turn's request prefix, built by the same code as `submit` (no turn starts, nothing is stored).
+   * Throws DispatchError: unknown conversation (not_found), unknown model or bad cwd (invalid).
+   */
+  prefix(conversationId: string, options?: PrefixOptions): Promise<RequestPrefix>;
 }
 
 export const OrchestratorKey = defineKey<Orchestrator>("session-orchestrator");
@@ -55,3 +96,8 @@ export const ConversationOpen = defineKey<{ conversationId: string; workspaceId:
 export const ConversationStatusChanged = defineKey<
   { conversationId: string; status: "active" | "idle" | "closed"; workspaceId: string }
 >("conversation.status-changed");
+
+/** A conversation's history was compacted into a new conversation (emitted by whoever compacts). */
+export const ConversationCompacted = defineKey<
+  { conversationId: string; newConversationId: string; messagesSummarized: number; messagesKept: number }
+>("conversation.compacted");

@@ -8,17 +8,19 @@ import {
   invalid,
   type Logger,
   type ModelMessage,
-  type Provider,
+  notFound,
   runTurn,
   type ToolHandle,
   type TurnOutcome,
 } from "../../src/kernel/mod.ts";
-import type { ConversationStore } from "../conversation-store/api.ts";
-import { type ModelCatalog, UnknownModelError } from "../credential-store/api.ts";
+import type { Conversation, ConversationStore } from "../conversation-store/api.ts";
+import { type ModelCatalog, type ResolvedModel, UnknownModelError } from "../credential-store/api.ts";
 import { chunksToMessages } from "./messages.ts";
 import {
   ConversationStatusChanged,
   type Orchestrator,
+  type PrefixOptions,
+  type RequestPrefix,
   type SequencedEvent,
   SessionEvent,
   type SteeringSource,
@@ -51,6 +53,10 @@ class Run implements TurnHandle {
     this.settled = new Promise((resolve) => this.resolveSettled = resolve);
   }
 
+  get firstSeq(): number {
+    return this.log[0]?.seq ?? 0;
+  }
+
   push(e: SequencedEvent): void {
     this.log.push(e);
     if (e.event.type === "turn-sealed") this.sealed = true;
@@ -79,7 +85,7 @@ export class SessionOrchestrator implements Orchestrator {
   constructor(private readonly deps: OrchestratorDeps) {}
 
   async submit(req: TurnRequest): Promise<TurnHandle> {
-    const { store, catalog } = this.deps;
+    const { store } = this.deps;
     const earlier = req.clientRequestId ? this.#attach(req.clientRequestId) : undefined;
     if (earlier) return earlier;
     const conversationId = req.conversationId ?? this.#newId();
@@ -90,18 +96,7 @@ export class SessionOrchestrator implements Orchestrator {
       );
     }
     const existing = store.get(conversationId);
-
-    const modelName = req.model ?? existing?.model ?? catalog.defaultModel();
-    if (!modelName) throw invalid("no_model", "no model given and no default model (set DISPATCH_MODEL)");
-    let resolved;
-    try {
-      resolved = catalog.resolve(modelName);
-    } catch (error) {
-      if (error instanceof UnknownModelError) throw invalid("unknown_model", error.message);
-      throw error;
-    }
-    const cwdWanted = req.cwd ?? existing?.cwd ?? undefined;
-    const cwd = cwdWanted && this.deps.checkCwd ? await this.deps.checkCwd(cwdWanted) : cwdWanted;
+    const { resolved, cwd } = await this.#resolve(existing, req);
     // Checked again: the awaits above leave room for a concurrent submit.
     if (this.#runs.has(conversationId)) {
       throw conflict(
@@ -123,21 +118,73 @@ export class SessionOrchestrator implements Orchestrator {
     const turnId = this.#newId();
     const run = new Run(conversationId, turnId);
     this.#runs.set(conversationId, run);
-    const history = this.#history(conversationId);
+    const prefix = this.#prefixOf(
+      conversationId,
+      resolved,
+      cwd,
+      req.reasoningEffort ?? conversation.reasoningEffort ?? undefined,
+    );
     store.beginTurn(conversationId, turnId, resolved.name);
     this.#statusChanged(conversationId);
     this.#record(run, { type: "user-message", conversationId, turnId, text: req.message });
     if (req.clientRequestId) this.#remember(req.clientRequestId, run);
 
-    const messages: ModelMessage[] = [...history, { role: "user", content: req.message }];
     void this.#drive(run, {
-      provider: resolved.provider,
-      model: resolved.model,
-      messages,
-      cwd,
-      reasoningEffort: req.reasoningEffort ?? conversation.reasoningEffort ?? undefined,
+      ...prefix,
+      messages: [...prefix.messages, { role: "user", content: req.message }],
     });
     return run;
+  }
+
+  async prefix(conversationId: string, options: PrefixOptions = {}): Promise<RequestPrefix> {
+    const existing = this.deps.store.get(conversationId);
+    if (!existing) throw notFound("unknown_conversation", `no conversation ${conversationId}`);
+    const { resolved, cwd } = await this.#resolve(existing, options);
+    return this.#prefixOf(
+      conversationId,
+      resolved,
+      cwd,
+      options.reasoningEffort ?? existing.reasoningEffort ?? undefined,
+    );
+  }
+
+  /** Model and working directory of a turn: the request's, else the conversation's, else the defaults. */
+  async #resolve(
+    existing: Conversation | undefined,
+    req: PrefixOptions,
+  ): Promise<{ resolved: ResolvedModel; cwd: string | undefined }> {
+    const { catalog } = this.deps;
+    const modelName = req.model ?? existing?.model ?? catalog.defaultModel();
+    if (!modelName) throw invalid("no_model", "no model given and no default model (set DISPATCH_MODEL)");
+    let resolved;
+    try {
+      resolved = catalog.resolve(modelName);
+    } catch (error) {
+      if (error instanceof UnknownModelError) throw invalid("unknown_model", error.message);
+      throw error;
+    }
+    const cwdWanted = req.cwd ?? existing?.cwd ?? undefined;
+    const cwd = cwdWanted && this.deps.checkCwd ? await this.deps.checkCwd(cwdWanted) : cwdWanted;
+    return { resolved, cwd };
+  }
+
+  /** The one place a turn's request is put together: `submit` and `prefix` both build it here. */
+  #prefixOf(
+    conversationId: string,
+    resolved: ResolvedModel,
+    cwd: string | undefined,
+    reasoningEffort: string | undefined,
+  ): RequestPrefix {
+    return {
+      conversationId,
+      provider: resolved.provider,
+      modelName: resolved.name,
+      model: resolved.model,
+      messages: [...this.#history(conversationId)],
+      tools: this.deps.tools(),
+      ...(reasoningEffort !== undefined ? { reasoningEffort } : {}),
+      ...(cwd !== undefined ? { cwd } : {}),
+    };
   }
 
   running(conversationId: string): TurnHandle | undefined {
@@ -173,13 +220,7 @@ export class SessionOrchestrator implements Orchestrator {
 
   async #drive(
     run: Run,
-    call: {
-      provider: Provider;
-      model: string;
-      messages: ModelMessage[];
-      cwd?: string;
-      reasoningEffort?: string;
-    },
+    call: RequestPrefix,
   ): Promise<void> {
     const { conversationId, turnId } = run;
     let outcome: TurnOutcome | undefined;
@@ -190,7 +231,7 @@ export class SessionOrchestrator implements Orchestrator {
         provider: call.provider,
         model: call.model,
         messages: call.messages,
-        tools: this.deps.tools(),
+        tools: call.tools,
         signal: run.controller.signal,
         maxSteps: this.deps.maxSteps,
         reasoningEffort: call.reasoningEffort,
@@ -260,6 +301,7 @@ export class SessionOrchestrator implements Orchestrator {
     return {
       conversationId: known.conversationId,
       turnId: known.turnId,
+      firstSeq: known.firstSeq,
       settled: Promise.resolve(undefined),
       async *events() {
         yield* stored;
