@@ -1,7 +1,7 @@
 // Every extension the binary ships, in one list: core ones built with their (secret-bearing) options,
 // standard ones sandboxed with exactly their manifest's permissions.
 import type { Config } from "./config.ts";
-import type { ExtensionEntry } from "./kernel/mod.ts";
+import type { ExtensionEntry, ExtensionState, ManifestInput } from "./kernel/mod.ts";
 
 import { manifest as storageSqlite } from "../extensions/storage-sqlite/manifest.ts";
 import { createStorageSqlite } from "../extensions/storage-sqlite/mod.ts";
@@ -17,8 +17,43 @@ import { manifest as orchestrator } from "../extensions/session-orchestrator/man
 import * as orchestratorMod from "../extensions/session-orchestrator/mod.ts";
 import { manifest as transportHttp } from "../extensions/transport-http/manifest.ts";
 import { createTransportHttp } from "../extensions/transport-http/mod.ts";
+import { manifest as throughputStore } from "../extensions/throughput-store/manifest.ts";
+import * as throughputStoreMod from "../extensions/throughput-store/mod.ts";
+import { manifest as surfaceRegistry } from "../extensions/surface-registry/manifest.ts";
+import * as surfaceRegistryMod from "../extensions/surface-registry/mod.ts";
+import { manifest as transportWs } from "../extensions/transport-ws/manifest.ts";
+import { createTransportWs, wsOptionsFromEnv } from "../extensions/transport-ws/mod.ts";
+import { manifest as surfaceLoadedExtensions } from "../extensions/surface-loaded-extensions/manifest.ts";
+import { createSurfaceLoadedExtensions } from "../extensions/surface-loaded-extensions/mod.ts";
+import { manifest as todo } from "../extensions/todo/manifest.ts";
+import { manifest as messageQueue } from "../extensions/message-queue/manifest.ts";
+import * as messageQueueMod from "../extensions/message-queue/mod.ts";
+import { manifest as cacheWarming } from "../extensions/cache-warming/manifest.ts";
+import { createCacheWarming, warmingOptionsFromEnv } from "../extensions/cache-warming/mod.ts";
 
-export function extensionEntries(config: Config): ExtensionEntry[] {
+import { sandboxedEntry } from "./sandbox/mod.ts";
+import { manifest as toolReadFile } from "../extensions/tool-read-file/manifest.ts";
+import { manifest as toolWriteFile } from "../extensions/tool-write-file/manifest.ts";
+import { manifest as toolEditFile } from "../extensions/tool-edit-file/manifest.ts";
+import { manifest as toolShell } from "../extensions/tool-shell/manifest.ts";
+import { manifest as toolGrep } from "../extensions/tool-grep/manifest.ts";
+import { manifest as toolGlob } from "../extensions/tool-glob/manifest.ts";
+
+/** A standard extension in its own Worker; `$WORKSPACE_ROOTS` in its permissions becomes the configured roots. */
+function sandboxed(config: Config, manifest: ManifestInput, folder: string, exposeServices: string[] = []) {
+  return sandboxedEntry(manifest, new URL(`../extensions/${folder}/mod.ts`, import.meta.url), {
+    expand: (placeholder) => (placeholder === "$WORKSPACE_ROOTS" ? config.workspaceRoots : []),
+    exposeServices,
+  });
+}
+
+/** What the composition root knows that no config does. */
+export interface EntryExtras {
+  /** The host's extension list, for the loaded-extensions surface (`() => host.list()`). */
+  listExtensions?: () => ExtensionState[];
+}
+
+export function extensionEntries(config: Config, extras: EntryExtras = {}): ExtensionEntry[] {
   return [
     { manifest: storageSqlite, ...createStorageSqlite(config.dataDir) },
     { manifest: authApiKey, ...createAuthApiKey(config.secrets) },
@@ -35,5 +70,30 @@ export function extensionEntries(config: Config): ExtensionEntry[] {
         allowedOrigins: config.allowedOrigins,
       }),
     },
+    { manifest: throughputStore, activate: throughputStoreMod.activate },
+    { manifest: surfaceRegistry, activate: surfaceRegistryMod.activate },
+    {
+      manifest: transportWs,
+      ...createTransportWs({
+        hostname: config.hostname,
+        surfaceWsPort: config.surfaceWsPort,
+        token: config.token,
+        allowedOrigins: config.allowedOrigins,
+        ...wsOptionsFromEnv(config.secrets),
+      }),
+    },
+    {
+      manifest: surfaceLoadedExtensions,
+      ...createSurfaceLoadedExtensions({ list: extras.listExtensions ?? (() => []) }),
+    },
+    sandboxed(config, todo, "todo", ["surface-registry"]),
+    { manifest: messageQueue, activate: messageQueueMod.activate },
+    { manifest: cacheWarming, ...createCacheWarming(warmingOptionsFromEnv(config.secrets)) },
+    sandboxed(config, toolReadFile, "tool-read-file"),
+    sandboxed(config, toolWriteFile, "tool-write-file"),
+    sandboxed(config, toolEditFile, "tool-edit-file"),
+    sandboxed(config, toolShell, "tool-shell"),
+    sandboxed(config, toolGrep, "tool-grep"),
+    sandboxed(config, toolGlob, "tool-glob"),
   ];
 }

@@ -9,7 +9,7 @@ export async function serve(): Promise<void> {
   const config = loadConfig();
   const sink = stderrSink(config.logLevel, secretValues(config.secrets));
   const host = new ExtensionHost({ sink, config: config.public });
-  await host.boot(extensionEntries(config));
+  await host.boot(extensionEntries(config, { listExtensions: () => host.list() }));
   for (const ext of host.list()) {
     if (ext.status === "failed") {
       host.log.warn("extension not loaded", { extension: ext.id, error: ext.error });

@@ -14,7 +14,10 @@ export function assertMatch(actual: string, pattern: RegExp, message?: string): 
   nodeAssert.match(actual, pattern, message);
 }
 export function assertStringIncludes(actual: string, expected: string, message?: string): void {
-  nodeAssert.ok(actual.includes(expected), message ?? `expected ${JSON.stringify(actual)} to include ${expected}`);
+  nodeAssert.ok(
+    actual.includes(expected),
+    message ?? `expected ${JSON.stringify(actual)} to include ${expected}`,
+  );
 }
 export async function assertRejects(fn: () => Promise<unknown>, pattern?: RegExp): Promise<Error> {
   try {

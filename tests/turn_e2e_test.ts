@@ -312,3 +312,25 @@ Deno.test("`deno task start` with only the DISPATCH_* variables serves /health a
     await fake.close();
   }
 });
+
+Deno.test("a conversation without a cwd works in its workspace's default cwd", async () => {
+  const workdir = await Deno.makeTempDir({ prefix: "dispatch-ws-" });
+  await Deno.writeTextFile(`${workdir}/hello.txt`, "from the workspace\n");
+  const { fake, daemon } = await setup();
+  try {
+    const put = await daemon.fetch("/workspaces/proj", {
+      method: "PUT",
+      body: JSON.stringify({ title: "Project", defaultCwd: workdir }),
+    });
+    assertEquals(put.status, 200, await put.clone().text());
+    fake.script([toolCall("read_file", { path: "hello.txt" }, { id: "c1" })], [text("ok")]);
+    const events = await readNdjson(await chat(daemon.url, { message: "read it", workspaceId: "proj" }));
+    const result = events.find((e) => e.type === "tool-result")!;
+    assertEquals(result.isError, false, String(result.content));
+    assertMatch(String(result.content), /from the workspace/);
+  } finally {
+    await daemon.stop();
+    await fake.close();
+    await Deno.remove(workdir, { recursive: true });
+  }
+});

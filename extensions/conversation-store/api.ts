@@ -63,6 +63,26 @@ export interface StoredEvent {
   event: AgentEvent;
 }
 
+/** A named group of conversations (ids are slugs); `default` always exists and cannot be deleted. */
+export interface Workspace {
+  id: string;
+  title: string;
+  /** Where a conversation of this workspace works when it has no cwd of its own. */
+  defaultCwd: string | null;
+  createdAt: number;
+  /** The newest of its own and its conversations' activity. */
+  lastActivityAt: number;
+  /** Conversations in it, closed ones included. */
+  conversationCount: number;
+}
+
+export interface WorkspacePatch {
+  title?: string;
+  defaultCwd?: string | null;
+}
+
+export const DEFAULT_WORKSPACE = "default";
+
 export interface ListQuery {
   q?: string;
   status?: ConversationStatus[];
@@ -99,6 +119,20 @@ export interface ConversationStore {
   runningTurn(conversationId: string): TurnRecord | undefined;
   /** Text of the newest assistant message, and its turn. */
   lastAssistantText(conversationId: string): { content: string; turnId?: string };
+
+  // Workspaces. Creating or moving a conversation into a workspace that does not exist creates it.
+  getWorkspace(id: string): Workspace | undefined;
+  /** Newest activity first; `default` is always there. */
+  listWorkspaces(): Workspace[];
+  /** Creates the workspace (title defaults to its id), or updates the fields given of an existing one. */
+  putWorkspace(id: string, patch?: WorkspacePatch): { workspace: Workspace; created: boolean };
+  /** Updates an existing workspace; NotFoundError when there is none. */
+  updateWorkspace(id: string, patch: WorkspacePatch): Workspace;
+  /**
+   * Deletes a workspace: its conversations move to `default` and are closed. ConflictError for `default`,
+   * NotFoundError for an unknown one. Returns the conversations it moved and those it closed (were not closed).
+   */
+  deleteWorkspace(id: string): { moved: string[]; closed: string[] };
 }
 
 export const ConversationStoreKey = defineKey<ConversationStore>("conversation-store");

@@ -72,6 +72,22 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (conversation_id, seq)
   ) WITHOUT ROWID;
   `,
+  // 2: workspaces (ids are slugs). "default" always exists; every workspace a conversation names gets a row.
+  `
+  CREATE TABLE workspaces (
+    id               TEXT PRIMARY KEY,
+    title            TEXT NOT NULL,
+    default_cwd      TEXT,
+    created_at       INTEGER NOT NULL,
+    last_activity_at INTEGER NOT NULL
+  );
+  INSERT INTO workspaces (id, title, default_cwd, created_at, last_activity_at)
+    VALUES ('default', 'default', NULL, 0, 0);
+  INSERT OR IGNORE INTO workspaces (id, title, default_cwd, created_at, last_activity_at)
+    SELECT workspace_id, workspace_id, NULL, MIN(created_at), MAX(last_activity_at)
+    FROM conversations GROUP BY workspace_id;
+  CREATE INDEX conversations_by_workspace ON conversations (workspace_id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

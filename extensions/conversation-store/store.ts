@@ -20,6 +20,7 @@ import {
   type ConversationPatch,
   type ConversationStatus,
   type ConversationStore,
+  DEFAULT_WORKSPACE,
   type HistoryQuery,
   InvalidInputError,
   type ListQuery,
@@ -27,6 +28,8 @@ import {
   type StoredEvent,
   type TurnRecord,
   type TurnStatus,
+  type Workspace,
+  type WorkspacePatch,
 } from "./api.ts";
 import { migrate } from "./schema.ts";
 import { reconcile, type Repairs, type RunningTurnState } from "./reconcile.ts";
@@ -37,6 +40,8 @@ const END_STATUSES: readonly TurnStatus[] = ["done", "aborted", "error", "interr
 const WORKSPACE_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 const MAX_ID_LENGTH = 256;
 const MAX_TITLE_LENGTH = 1000;
+const MAX_WORKSPACE_TITLE_LENGTH = 200;
+const MAX_PATH_LENGTH = 4096;
 /** Streamed events (deltas, tool output) move `lastActivityAt` at most this often: one write saved per delta. */
 export const STREAMING_ACTIVITY_RESOLUTION_MS = 1000;
 /** SQLite reads a negative LIMIT as "no limit". */
@@ -114,7 +119,26 @@ const SQL = {
   turnControlEvents: `SELECT event FROM events WHERE conversation_id = ? AND seq > ? AND turn_id = ?
     AND type NOT IN ('text-delta', 'reasoning-delta', 'tool-output') ORDER BY seq`,
   turnLastEventAt: `SELECT MAX(at) AS at FROM events WHERE conversation_id = ? AND seq > ? AND turn_id = ?`,
+
+  ensureWorkspace: `INSERT INTO workspaces (id, title, default_cwd, created_at, last_activity_at)
+    VALUES (?1, ?1, NULL, ?2, ?2) ON CONFLICT (id) DO NOTHING`,
+  insertWorkspace: `INSERT INTO workspaces (id, title, default_cwd, created_at, last_activity_at)
+    VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+  updateWorkspace: `UPDATE workspaces SET title = ?, default_cwd = ? WHERE id = ?`,
+  getWorkspace: `${workspaceView()} WHERE w.id = ? GROUP BY w.id`,
+  listWorkspaces: `${workspaceView()} GROUP BY w.id ORDER BY last_activity_at DESC, w.created_at DESC, w.id`,
+  workspaceConversations: `SELECT id, status FROM conversations WHERE workspace_id = ? ORDER BY id`,
+  evacuateWorkspace: `UPDATE conversations SET workspace_id = ?, status = 'closed' WHERE workspace_id = ?`,
+  deleteWorkspace: `DELETE FROM workspaces WHERE id = ?`,
 } as const;
+
+/** A workspace with its derived activity (its conversations' newest) and conversation count. */
+function workspaceView(): string {
+  return `SELECT w.id AS id, w.title AS title, w.default_cwd AS default_cwd, w.created_at AS created_at,
+      MAX(w.last_activity_at, COALESCE(MAX(c.last_activity_at), 0)) AS last_activity_at,
+      COUNT(c.id) AS conversation_count
+    FROM workspaces w LEFT JOIN conversations c ON c.workspace_id = w.id`;
+}
 
 const systemClock: Clock = { now: () => Date.now() };
 
@@ -150,9 +174,12 @@ export class SqliteConversationStore implements ConversationStore {
     const workspaceId = init.workspaceId === undefined ? "default" : checkWorkspace(init.workspaceId);
     const cwd = init.cwd === undefined ? null : checkNullableString(init.cwd, "cwd");
     const now = this.#clock.now();
-    const { changes } = this.#db.prepare(SQL.insertConversation).run(id, title, now, now, workspaceId, cwd);
-    if (Number(changes) === 0) throw new ConflictError(`conversation ${id} already exists`);
-    return this.#mustGet(id);
+    return this.#db.transaction(() => {
+      const { changes } = this.#db.prepare(SQL.insertConversation).run(id, title, now, now, workspaceId, cwd);
+      if (Number(changes) === 0) throw new ConflictError(`conversation ${id} already exists`);
+      this.#db.prepare(SQL.ensureWorkspace).run(workspaceId, now);
+      return this.#mustGet(id);
+    });
   }
 
   get(id: string): Conversation | undefined {
@@ -216,6 +243,9 @@ export class SqliteConversationStore implements ConversationStore {
         next.lastActivityAt,
         id,
       );
+      if (next.workspaceId !== c.workspaceId) {
+        this.#db.prepare(SQL.ensureWorkspace).run(next.workspaceId, this.#clock.now());
+      }
       return next;
     });
   }
@@ -366,6 +396,64 @@ export class SqliteConversationStore implements ConversationStore {
       chunkText(r.chunk)
     );
     return { content: texts.filter((t) => t !== "").join("\n\n"), turnId };
+  }
+
+  // ------------------------------------------------------------ workspaces
+
+  getWorkspace(id: string): Workspace | undefined {
+    if (typeof id !== "string" || !WORKSPACE_ID.test(id)) return undefined;
+    const row = this.#db.prepare(SQL.getWorkspace).get(id);
+    return row ? toWorkspace(row) : undefined;
+  }
+
+  listWorkspaces(): Workspace[] {
+    return this.#db.prepare(SQL.listWorkspaces).all().map(toWorkspace);
+  }
+
+  putWorkspace(id: string, patch: WorkspacePatch = {}): { workspace: Workspace; created: boolean } {
+    const wid = checkWorkspace(id);
+    const p = checkWorkspacePatch(patch);
+    return this.#db.transaction(() => {
+      const existing = this.getWorkspace(wid);
+      if (existing) return { workspace: this.#updateWorkspace(existing, p), created: false };
+      const now = this.#clock.now();
+      this.#db.prepare(SQL.insertWorkspace).run(wid, p.title ?? wid, p.defaultCwd ?? null, now, now);
+      return { workspace: this.getWorkspace(wid)!, created: true };
+    });
+  }
+
+  updateWorkspace(id: string, patch: WorkspacePatch): Workspace {
+    const wid = checkWorkspace(id);
+    const p = checkWorkspacePatch(patch);
+    return this.#db.transaction(() => {
+      const existing = this.getWorkspace(wid);
+      if (!existing) throw workspaceNotFound(wid);
+      return this.#updateWorkspace(existing, p);
+    });
+  }
+
+  deleteWorkspace(id: string): { moved: string[]; closed: string[] } {
+    const wid = checkWorkspace(id);
+    if (wid === DEFAULT_WORKSPACE) {
+      throw new ConflictError(`the "${DEFAULT_WORKSPACE}" workspace cannot be deleted`);
+    }
+    return this.#db.transaction(() => {
+      if (!this.getWorkspace(wid)) throw workspaceNotFound(wid);
+      const rows = this.#db.prepare(SQL.workspaceConversations).all(wid);
+      this.#db.prepare(SQL.evacuateWorkspace).run(DEFAULT_WORKSPACE, wid);
+      this.#db.prepare(SQL.deleteWorkspace).run(wid);
+      return {
+        moved: rows.map((r) => String(r.id)),
+        closed: rows.filter((r) => r.status !== "closed").map((r) => String(r.id)),
+      };
+    });
+  }
+
+  #updateWorkspace(existing: Workspace, patch: WorkspacePatch): Workspace {
+    const title = patch.title ?? existing.title;
+    const defaultCwd = patch.defaultCwd === undefined ? existing.defaultCwd : patch.defaultCwd;
+    this.#db.prepare(SQL.updateWorkspace).run(title, defaultCwd, existing.id);
+    return { ...existing, title, defaultCwd };
   }
 
   // ------------------------------------------------------------ crash repair
@@ -554,6 +642,17 @@ function toConversation(row: Row): Conversation {
   };
 }
 
+function toWorkspace(row: Row): Workspace {
+  return {
+    id: String(row.id),
+    title: String(row.title),
+    defaultCwd: row.default_cwd === null ? null : String(row.default_cwd),
+    createdAt: Number(row.created_at),
+    lastActivityAt: Number(row.last_activity_at),
+    conversationCount: Number(row.conversation_count),
+  };
+}
+
 function toStoredChunk(row: Row): StoredChunk {
   return {
     seq: Number(row.seq),
@@ -620,6 +719,7 @@ function addUsage(a: Usage, b: Usage): Usage {
 // ---------------------------------------------------------------- validation
 
 const notFound = (id: string) => new NotFoundError(`conversation ${JSON.stringify(id)} does not exist`);
+const workspaceNotFound = (id: string) => new NotFoundError(`workspace ${JSON.stringify(id)} does not exist`);
 const turnNotFound = (cid: string, turnId: string) =>
   new NotFoundError(
     `turn ${JSON.stringify(turnId)} of conversation ${
@@ -649,6 +749,31 @@ function checkWorkspace(id: unknown): string {
     );
   }
   return id;
+}
+
+function checkWorkspacePatch(patch: unknown): WorkspacePatch {
+  if (typeof patch !== "object" || patch === null) throw new InvalidInputError("patch must be an object");
+  const { title, defaultCwd, ...rest } = patch as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length) throw new InvalidInputError(`cannot update workspace field "${unknown[0]}"`);
+  if (
+    title !== undefined &&
+    (typeof title !== "string" || title.trim() === "" || title.length > MAX_WORKSPACE_TITLE_LENGTH)
+  ) {
+    throw new InvalidInputError(
+      `workspace title must be a non-empty string of at most ${MAX_WORKSPACE_TITLE_LENGTH} characters`,
+    );
+  }
+  if (defaultCwd !== undefined) {
+    checkNullableString(defaultCwd, "defaultCwd");
+    if (typeof defaultCwd === "string" && (defaultCwd === "" || defaultCwd.length > MAX_PATH_LENGTH)) {
+      throw new InvalidInputError(`defaultCwd must be 1 to ${MAX_PATH_LENGTH} characters, or null`);
+    }
+  }
+  return {
+    ...(title !== undefined ? { title: title as string } : {}),
+    ...(defaultCwd !== undefined ? { defaultCwd: defaultCwd as string | null } : {}),
+  };
 }
 
 function checkStatus(status: unknown): ConversationStatus {

@@ -108,6 +108,7 @@ export class SessionOrchestrator implements Orchestrator {
     const conversation = existing ??
       store.create({ id: conversationId, workspaceId: req.workspaceId, title: titleFrom(req.message) });
     store.update(conversation.id, {
+      ...(conversation.title === "" ? { title: titleFrom(req.message) } : {}),
       ...(req.model ? { model: resolved.name } : {}),
       ...(req.cwd ? { cwd } : {}),
       ...(req.reasoningEffort ? { reasoningEffort: req.reasoningEffort } : {}),
@@ -151,7 +152,7 @@ export class SessionOrchestrator implements Orchestrator {
   /** Model and working directory of a turn: the request's, else the conversation's, else the defaults. */
   async #resolve(
     existing: Conversation | undefined,
-    req: PrefixOptions,
+    req: PrefixOptions & { workspaceId?: string },
   ): Promise<{ resolved: ResolvedModel; cwd: string | undefined }> {
     const { catalog } = this.deps;
     const modelName = req.model ?? existing?.model ?? catalog.defaultModel();
@@ -163,7 +164,8 @@ export class SessionOrchestrator implements Orchestrator {
       if (error instanceof UnknownModelError) throw invalid("unknown_model", error.message);
       throw error;
     }
-    const cwdWanted = req.cwd ?? existing?.cwd ?? undefined;
+    const workspace = this.deps.store.getWorkspace(existing?.workspaceId ?? req.workspaceId ?? "default");
+    const cwdWanted = req.cwd ?? existing?.cwd ?? workspace?.defaultCwd ?? undefined;
     const cwd = cwdWanted && this.deps.checkCwd ? await this.deps.checkCwd(cwdWanted) : cwdWanted;
     return { resolved, cwd };
   }

@@ -1,9 +1,15 @@
-// The turn and conversation routes: chat as NDJSON, listing, history, status, last, stop.
-import { notFound } from "../../src/kernel/mod.ts";
+// The turn and conversation routes: chat as NDJSON, listing, history, status, last, stop, close, open,
+// metrics, and the per-conversation settings (cwd, model, reasoning effort, title).
+import { type Events, invalid, notFound } from "../../src/kernel/mod.ts";
 import { routes } from "../../src/contract/http.ts";
-import type { Conversation, ConversationStore } from "../conversation-store/api.ts";
-import type { ModelCatalog } from "../credential-store/api.ts";
-import type { Orchestrator, TurnHandle } from "../session-orchestrator/api.ts";
+import type { Conversation, ConversationStore, TurnRecord } from "../conversation-store/api.ts";
+import { type ModelCatalog, UnknownModelError } from "../credential-store/api.ts";
+import {
+  ConversationOpen,
+  ConversationStatusChanged,
+  type Orchestrator,
+  type TurnHandle,
+} from "../session-orchestrator/api.ts";
 import type { HttpServer } from "./api.ts";
 
 export interface RouteDeps {
@@ -11,6 +17,9 @@ export interface RouteDeps {
   store: ConversationStore;
   orchestrator: Orchestrator;
   catalog: ModelCatalog;
+  events: Events;
+  /** Checks a directory a client names (cwd, a workspace's default cwd); throws DispatchError `bad_cwd`. */
+  checkDir: (path: string) => Promise<string>;
 }
 
 export const view = (c: Conversation) => ({
@@ -25,12 +34,33 @@ export const view = (c: Conversation) => ({
   reasoningEffort: c.reasoningEffort,
 });
 
-export function mountConversationRoutes({ server, store, orchestrator, catalog }: RouteDeps): void {
+export function mountConversationRoutes(
+  { server, store, orchestrator, catalog, events, checkDir }: RouteDeps,
+): void {
   const known = (id: string) => {
     const c = store.get(id);
     if (!c) throw notFound("unknown_conversation", `no conversation ${id}`);
     return c;
   };
+  /** Settings may be PUT before the first turn (the web client does, for a draft): PUT creates. */
+  const ensure = (id: string): Conversation => {
+    const existing = store.get(id);
+    if (existing) return existing;
+    try {
+      return store.create({ id });
+    } catch (error) {
+      // A turn created it in the meantime.
+      const raced = store.get(id);
+      if (raced) return raced;
+      throw error;
+    }
+  };
+  const statusChanged = (c: Conversation) =>
+    events.emit(ConversationStatusChanged, {
+      conversationId: c.id,
+      status: c.status,
+      workspaceId: c.workspaceId,
+    });
 
   server.route(routes.health, () => ({ ok: true as const }));
 
@@ -86,6 +116,98 @@ export function mountConversationRoutes({ server, store, orchestrator, catalog }
     known(params.id);
     return { conversationId: params.id, abortedTurn: await orchestrator.stop(params.id) };
   });
+
+  server.route(routes.close, async ({ params }) => {
+    known(params.id);
+    const abortedTurn = await orchestrator.stop(params.id);
+    const before = known(params.id);
+    if (before.status !== "closed") statusChanged(store.update(params.id, { status: "closed" }));
+    return { conversationId: params.id, abortedTurn };
+  });
+
+  server.route(routes.open, ({ params }) => {
+    let c = known(params.id);
+    if (c.status === "closed") statusChanged(c = store.update(params.id, { status: "idle" }));
+    events.emit(ConversationOpen, { conversationId: c.id, workspaceId: c.workspaceId });
+    return { conversationId: c.id };
+  });
+
+  server.route(routes.metrics, ({ params }) => {
+    known(params.id);
+    return { turns: store.turns(params.id).filter((t) => t.status !== "running").map(turnMetrics) };
+  });
+
+  server.route(routes.getCwd, ({ params }) => ({ conversationId: params.id, cwd: known(params.id).cwd }));
+
+  server.route(routes.setCwd, async ({ params, body }) => {
+    await checkDir(body.cwd);
+    ensure(params.id);
+    const c = store.update(params.id, {
+      cwd: body.cwd,
+      ...(body.workspaceId ? { workspaceId: body.workspaceId } : {}),
+    });
+    return { conversationId: c.id, cwd: c.cwd };
+  });
+
+  server.route(routes.clearCwd, ({ params }) => {
+    known(params.id);
+    return { conversationId: params.id, cwd: store.update(params.id, { cwd: null }).cwd };
+  });
+
+  server.route(
+    routes.getModel,
+    ({ params }) => ({ conversationId: params.id, model: known(params.id).model }),
+  );
+
+  server.route(routes.setModel, ({ params, body }) => {
+    let model: string | null = null;
+    if (body.model !== null && body.model.trim() !== "") {
+      try {
+        model = catalog.resolve(body.model).name;
+      } catch (error) {
+        if (error instanceof UnknownModelError) throw invalid("unknown_model", error.message);
+        throw error;
+      }
+    }
+    ensure(params.id);
+    return { conversationId: params.id, model: store.update(params.id, { model }).model };
+  });
+
+  server.route(routes.getReasoningEffort, ({ params }) => ({
+    conversationId: params.id,
+    reasoningEffort: effortOf(known(params.id).reasoningEffort),
+  }));
+
+  server.route(routes.setReasoningEffort, ({ params, body }) => {
+    ensure(params.id);
+    const c = store.update(params.id, { reasoningEffort: body.reasoningEffort });
+    return { conversationId: c.id, reasoningEffort: effortOf(c.reasoningEffort) };
+  });
+
+  server.route(routes.setTitle, ({ params, body }) => {
+    ensure(params.id);
+    return { conversationId: params.id, title: store.update(params.id, { title: body.title }).title };
+  });
+}
+
+const EFFORTS = ["low", "medium", "high", "xhigh", "max"] as const;
+/** A stored effort the wire does not know (written by an older build) reads as unset. */
+const effortOf = (value: string | null) => EFFORTS.find((e) => e === value) ?? null;
+
+const NO_USAGE = { inputTokens: 0, outputTokens: 0 };
+
+function turnMetrics(t: TurnRecord) {
+  return {
+    turnId: t.turnId,
+    usage: t.usage ?? NO_USAGE,
+    ...(t.durationMs !== null ? { durationMs: t.durationMs } : {}),
+    steps: t.steps.map((s) => ({ ...s, usage: s.usage ?? NO_USAGE })),
+    ...(t.contextSize !== null ? { contextSize: t.contextSize } : {}),
+    ...(t.model !== null ? { model: t.model } : {}),
+    status: t.status as Exclude<TurnRecord["status"], "running">,
+    startedAt: t.startedAt,
+    ...(t.endedAt !== null ? { endedAt: t.endedAt } : {}),
+  };
 }
 
 /** Streams a turn's events, one JSON per line. A client going away stops the stream, never the turn. */

@@ -1,10 +1,15 @@
-import type { ExtensionContext, ExtensionModule } from "../../src/kernel/mod.ts";
+import { type ExtensionContext, type ExtensionModule, invalid } from "../../src/kernel/mod.ts";
+import { routes } from "../../src/contract/http.ts";
+import { openApiDocument } from "../../src/contract/openapi.ts";
+import { isInside, workspaceRoots } from "../../src/sdk/roots.ts";
 import { ConversationStoreKey } from "../conversation-store/api.ts";
 import { ModelCatalogKey } from "../credential-store/api.ts";
 import { OrchestratorKey } from "../session-orchestrator/api.ts";
 import { HttpServerKey } from "./api.ts";
 import { mountConversationRoutes } from "./conversation_routes.ts";
 import { createServer } from "./server.ts";
+import { mountWorkspaceRoutes } from "./workspace_routes.ts";
+import { manifest } from "./manifest.ts";
 
 export interface HttpOptions {
   hostname: string;
@@ -25,14 +30,52 @@ export function createTransportHttp(options: HttpOptions): ExtensionModule {
         log: ctx.log,
         signal: shutdown.signal,
       });
-      mountConversationRoutes({
+      const deps = {
         server,
         store: ctx.services.require(ConversationStoreKey),
         orchestrator: ctx.services.require(OrchestratorKey),
         catalog: ctx.services.require(ModelCatalogKey),
+        events: ctx.events,
+        checkDir: directoryChecker(workspaceRoots(ctx.config)),
+      };
+      mountConversationRoutes(deps);
+      mountWorkspaceRoutes(deps);
+      // Built on request from what is served then, so routes other extensions add are in it.
+      let cached: { count: number; doc: Record<string, unknown> } | undefined;
+      server.route(routes.openapi, () => {
+        const table = server.routes();
+        if (cached?.count !== table.length) {
+          cached = {
+            count: table.length,
+            doc: openApiDocument(table, {
+              title: "Dispatch",
+              version: manifest.version,
+              description: "The Dispatch daemon's HTTP API. Errors are always `{error, code}`.",
+            }),
+          };
+        }
+        return cached.doc;
       });
       ctx.services.provide(HttpServerKey, server);
       return () => shutdown.abort();
     },
+  };
+}
+
+/** A directory a client names must be absolute, exist, and lie inside a workspace root (symlinks resolved). */
+export function directoryChecker(roots: string[]): (path: string) => Promise<string> {
+  return async (path) => {
+    if (!path.startsWith("/")) throw invalid("bad_cwd", `"${path}" is not an absolute path`);
+    let real: string;
+    try {
+      real = await Deno.realPath(path);
+      if (!(await Deno.stat(real)).isDirectory) throw new Error("not a directory");
+    } catch {
+      throw invalid("bad_cwd", `"${path}" is not an existing directory`);
+    }
+    if (!roots.some((root) => isInside(real, root))) {
+      throw invalid("bad_cwd", `"${path}" is outside the workspace roots (${roots.join(", ")})`);
+    }
+    return real;
   };
 }

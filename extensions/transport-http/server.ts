@@ -37,15 +37,17 @@ export function createServer(opts: ServerOptions): HttpServer & { app: Hono } {
   const table: RouteDef<any, any, any, any>[] = [];
   const publicPaths = new Set<string>();
 
+  // The access log: one line per request, never a header, query or body (they may carry secrets).
   app.use("*", async (c, next) => {
     const started = performance.now();
     await next();
+    const conversationId = c.res.headers.get("x-conversation-id") ?? conversationIdOf(c.req.path);
     opts.log.info("request", {
       method: c.req.method,
-      path: c.req.path,
+      path: c.req.path.length > 300 ? `${c.req.path.slice(0, 300)}...` : c.req.path,
       status: c.res.status,
       durationMs: Math.round((performance.now() - started) * 10) / 10,
-      conversationId: c.res.headers.get("x-conversation-id") ?? c.req.param("id") ?? undefined,
+      ...(conversationId ? { conversationId } : {}),
     });
   });
   app.use(
@@ -58,17 +60,17 @@ export function createServer(opts: ServerOptions): HttpServer & { app: Hono } {
     }),
   );
   app.use("*", async (c, next) => {
-    if (!opts.token || c.req.method === "OPTIONS" || publicPaths.has(c.req.routePath ?? "")) return next();
-    if (publicPaths.has(c.req.path)) return next();
-    const header = c.req.header("authorization") ?? "";
-    const given = header.startsWith("Bearer ") ? header.slice(7) : "";
+    // Preflights carry no credentials by design; the CORS middleware above has answered them.
+    if (!opts.token || c.req.method === "OPTIONS" || publicPaths.has(c.req.path)) return await next();
+    const given = /^Bearer +(\S+) *$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? "";
     if (!timingSafeEqual(given, opts.token)) {
+      c.header("WWW-Authenticate", 'Bearer realm="dispatch"');
       return c.json({
         error: "missing or wrong bearer token (set DISPATCH_TOKEN on the client)",
         code: "unauthorized",
       }, 401);
     }
-    return next();
+    return await next();
   });
 
   app.onError((error, c) => {
@@ -76,17 +78,34 @@ export function createServer(opts: ServerOptions): HttpServer & { app: Hono } {
     if (status >= 500) opts.log.error("handler failed", { path: c.req.path, error: String(error) });
     return c.json(body, status as 500);
   });
-  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}`, code: "no_route" }, 404));
+  app.notFound((c) => {
+    const allowed = methodsFor(c.req.path);
+    const method = c.req.method === "HEAD" ? "GET" : c.req.method;
+    if (allowed.length > 0 && !allowed.includes(method)) {
+      c.header("Allow", allowed.join(", "));
+      return c.json({
+        error: `${c.req.method} is not allowed on ${c.req.path}; use ${allowed.join(" or ")}`,
+        code: "method_not_allowed",
+      }, 405);
+    }
+    return c.json({ error: `no route ${c.req.method} ${c.req.path}`, code: "no_route" }, 404);
+  });
+  const patterns: { method: string; regex: RegExp }[] = [];
+  const methodsFor = (path: string) => [
+    ...new Set(patterns.filter((p) => p.regex.test(path)).map((p) => p.method)),
+  ];
 
-  let server: Deno.HttpServer | undefined;
   return {
     app,
     route(def, handler) {
       table.push(def);
       if (def.public) publicPaths.add(def.path);
+      patterns.push({ method: def.method, regex: pathRegex(def.path) });
+      // A malformed id names nothing (404), except where PUT would create it: there it is a bad request.
+      const badPath = def.method === "PUT" ? 400 : 404;
       app.on(def.method, def.path, async (c) => {
         const input = {
-          params: parse(def.params, c.req.param(), "path"),
+          params: parse(def.params, c.req.param(), "path", badPath),
           query: parse(def.query, c.req.query(), "query"),
           body: def.body ? parse(def.body, await readJson(c, opts.maxBodyBytes), "body") : undefined,
           request: c.req.raw,
@@ -100,7 +119,7 @@ export function createServer(opts: ServerOptions): HttpServer & { app: Hono } {
     listen() {
       return new Promise((resolve, reject) => {
         try {
-          server = Deno.serve({
+          Deno.serve({
             hostname: opts.hostname,
             port: opts.port,
             signal: opts.signal,
@@ -114,13 +133,35 @@ export function createServer(opts: ServerOptions): HttpServer & { app: Hono } {
   };
 }
 
-function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
+function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string, status = 400): T {
   if (!schema) return undefined as T;
   const out = schema.safeParse(value ?? {});
   if (out.success) return out.data;
-  const detail = out.error.issues.map((i) => `${i.path.length ? i.path.join(".") : where}: ${i.message}`)
-    .join("; ");
-  throw new HttpError(where === "path" ? 404 : 400, `invalid_${where}`, `invalid ${where}: ${detail}`);
+  const detail = out.error.issues.slice(0, 5).map((i) =>
+    `${i.path.length ? i.path.join(".") : where}: ${i.message}`
+  ).join("; ");
+  throw new HttpError(status, `invalid_${where}`, `invalid ${where}: ${detail}`);
+}
+
+/** `/conversations/:id/cwd` → a regex matching its concrete paths (for 405 answers). */
+function pathRegex(path: string): RegExp {
+  const source = path.split(/(:[A-Za-z_][A-Za-z0-9_]*)/).map((part) =>
+    part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+  ).join("");
+  return new RegExp(`^${source}$`);
+}
+
+export const pathRegexForTest = pathRegex;
+
+/** The conversation a request is about, for the access log. */
+function conversationIdOf(path: string): string | undefined {
+  const match = /^\/conversations\/([^/]{1,128})(?:\/|$)/.exec(path);
+  if (!match) return undefined;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return undefined;
+  }
 }
 
 async function readJson(c: Context, limit: number): Promise<unknown> {
@@ -144,11 +185,16 @@ async function readJson(c: Context, limit: number): Promise<unknown> {
   }
   const text = new TextDecoder().decode(concat(parts, size));
   if (text.trim() === "") return {};
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new HttpError(400, "invalid_json", "body is not valid JSON");
   }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new HttpError(400, "invalid_body", "the body must be a JSON object");
+  }
+  return value;
 }
 
 function concat(parts: Uint8Array[], size: number): Uint8Array {

@@ -1,7 +1,8 @@
 // The CLI: a line-oriented HTTP client of a running daemon. Errors are one line and a non-zero exit.
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { routes } from "../contract/http.ts";
+import { compactionRoutes, type ConversationView, routes } from "../contract/http.ts";
+import { sessionRoutes } from "../contract/session_routes.ts";
 import { CliError, DispatchClient } from "./client.ts";
 import { USAGE } from "./usage.ts";
 
@@ -31,7 +32,25 @@ const FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+type Flag = keyof typeof FLAGS;
+
 const EFFORTS = ["low", "medium", "high", "xhigh", "max"];
+
+interface Run {
+  client: DispatchClient;
+  values: Flags;
+  rest: string[];
+  io: CliIO;
+}
+
+interface Command {
+  /** Flags it takes besides --server and --help. */
+  flags: Flag[];
+  /** How many positional arguments it takes at most. */
+  args: number;
+  usage: string;
+  run(run: Run): Promise<number>;
+}
 
 export async function runCli(args: string[], io: CliIO): Promise<number> {
   try {
@@ -46,33 +65,34 @@ export async function runCli(args: string[], io: CliIO): Promise<number> {
       io.out(USAGE + "\n");
       return positionals.length === 0 && !values.help ? 2 : 0;
     }
-    const client = new DispatchClient({
-      server: serverUrl(values.server as string | undefined, io.env),
-      token: io.env.DISPATCH_TOKEN,
-    });
-    const [command, ...rest] = positionals;
-    const command_ = COMMANDS[command];
-    if (command_) return await command_({ client, values, rest, io });
-    if (!command.includes("/")) {
+    const [name, ...rest] = positionals;
+    const command = COMMANDS[name] ?? (name.includes("/") ? ONE_SHOT : undefined);
+    if (!command) {
       throw new CliError(
-        `unknown command "${command}"; models are named <credential>/<model> (see dispatch --help)`,
+        `unknown command "${name}"; models are named <credential>/<model> (see dispatch --help)`,
       );
     }
-    return await oneShot({ client, values, rest: [command, ...rest], io });
+    const given = (Object.keys(values) as Flag[]).filter((f) => values[f] !== undefined);
+    const stray = given.find((f) => f !== "server" && !command.flags.includes(f));
+    if (stray) throw new CliError(`--${stray} does not apply here: dispatch ${command.usage}`);
+    if (rest.length > command.args) {
+      throw new CliError(
+        `unexpected argument "${rest[command.args]}" (quote a message and pass it with --text): ` +
+          `dispatch ${command.usage}`,
+      );
+    }
+    const client = new DispatchClient({
+      server: serverUrl(values.server as string | undefined, io.env),
+      token: io.env.DISPATCH_TOKEN || undefined,
+    });
+    return await command.run({ client, values, rest: command === ONE_SHOT ? positionals : rest, io });
   } catch (error) {
     if (error instanceof CliError) {
-      io.err(`dispatch: ${error.message}\n`);
+      io.err(`dispatch: ${error.message.replaceAll("\n", " ")}\n`);
       return 1;
     }
     throw error;
   }
-}
-
-interface Run {
-  client: DispatchClient;
-  values: Flags;
-  rest: string[];
-  io: CliIO;
 }
 
 const need = (rest: string[], what: string, usage: string): string => {
@@ -80,75 +100,190 @@ const need = (rest: string[], what: string, usage: string): string => {
   return rest[0];
 };
 
-const COMMANDS: Record<string, (run: Run) => Promise<number>> = {
-  async models({ client, values, io }) {
-    const { models } = await client.call(routes.models);
-    if (values.json) io.out(JSON.stringify(models) + "\n");
-    else for (const m of models) io.out(m + "\n");
-    return 0;
+/**
+ * A full id, or a unique prefix of one (`list` shows them); closed conversations count too. With `orNew`, an id
+ * nothing matches is returned as is (a turn creates it).
+ */
+async function resolveId(client: DispatchClient, given: string, orNew = false): Promise<string> {
+  const { conversations } = await client.call(routes.listConversations, { query: { q: given, all: "true" } });
+  if (conversations.some((c) => c.id === given)) return given;
+  const matches = conversations.filter((c) => c.id.startsWith(given));
+  if (matches.length === 1) return matches[0].id;
+  if (matches.length > 1) {
+    throw new CliError(
+      `"${given}" matches ${matches.length} conversations (${
+        matches.slice(0, 3).map((c) => c.id).join(", ")
+      }${matches.length > 3 ? ", ..." : ""}); give more of the id`,
+    );
+  }
+  if (orNew) return given;
+  throw new CliError(`no conversation ${given}`);
+}
+
+const printJson = (io: CliIO, value: unknown) => io.out(JSON.stringify(value) + "\n");
+
+const COMMANDS: Record<string, Command> = {
+  models: {
+    flags: ["json"],
+    args: 0,
+    usage: "models [--json]",
+    async run({ client, values, io }) {
+      const listing = await client.call(routes.models);
+      if (values.json) printJson(io, listing);
+      else for (const m of listing.models) io.out(m + "\n");
+      return 0;
+    },
   },
 
-  async list({ client, values, rest, io }) {
-    const { conversations } = await client.call(routes.listConversations, {
-      query: {
-        q: rest[0],
-        status: values.status as string | undefined,
-        all: values.all ? "true" : undefined,
-      },
-    });
-    if (values.json) io.out(JSON.stringify(conversations) + "\n");
-    else {
-      for (const c of conversations) {
-        io.out(`${c.id}  ${c.status.padEnd(6)}  ${ago(c.lastActivityAt)}  ${c.title || "(untitled)"}\n`);
+  list: {
+    flags: ["status", "all", "workspace", "json"],
+    args: 1,
+    usage: "list [QUERY] [--status S] [--all] [--workspace W] [--json]",
+    async run({ client, values, rest, io }) {
+      const { conversations } = await client.call(routes.listConversations, {
+        query: {
+          q: rest[0],
+          status: values.status as string | undefined,
+          all: values.all ? "true" : undefined,
+          workspaceId: values.workspace as string | undefined,
+        },
+      });
+      if (values.json) printJson(io, conversations);
+      else for (const c of conversations) io.out(listLine(c) + "\n");
+      return 0;
+    },
+  },
+
+  read: {
+    flags: ["json"],
+    args: 1,
+    usage: "read ID [--json]",
+    async run({ client, values, rest, io }) {
+      const id = await resolveId(client, need(rest, "conversation id", "read ID"));
+      const last = await client.call(routes.last, { params: { id } });
+      if (values.json) printJson(io, last);
+      else io.out(last.content + "\n");
+      return 0;
+    },
+  },
+
+  stop: {
+    flags: ["json"],
+    args: 1,
+    usage: "stop ID [--json]",
+    async run({ client, values, rest, io }) {
+      const id = await resolveId(client, need(rest, "conversation id", "stop ID"));
+      const out = await client.call(routes.stop, { params: { id } });
+      if (values.json) printJson(io, out);
+      else io.out(out.abortedTurn ? `stopped the running turn of ${id}\n` : `no turn was running in ${id}\n`);
+      return 0;
+    },
+  },
+
+  compact: {
+    flags: ["json"],
+    args: 1,
+    usage: "compact ID [--json]",
+    async run({ client, values, rest, io }) {
+      const id = await resolveId(client, need(rest, "conversation id", "compact ID"));
+      const out = await client.call(compactionRoutes.compact, { params: { id } });
+      if (values.json) printJson(io, out);
+      else {
+        io.out(
+          `compacted ${id} into ${out.newConversationId} ` +
+            `(${out.messagesSummarized} messages summarized, ${out.messagesKept} kept)\n`,
+        );
       }
-    }
-    return 0;
+      return 0;
+    },
   },
 
-  async read({ client, values, rest, io }) {
-    const id = need(rest, "conversation id", "read <id>");
-    const last = await client.call(routes.last, { params: { id } });
-    io.out((values.json ? JSON.stringify(last) : last.content) + "\n");
-    return 0;
+  open: {
+    flags: ["json"],
+    args: 1,
+    usage: "open ID [--json]",
+    async run({ client, values, rest, io }) {
+      const id = await resolveId(client, need(rest, "conversation id", "open ID"));
+      const out = await client.call(routes.open, { params: { id } });
+      if (values.json) printJson(io, out);
+      else io.out(`asked frontends to open ${id}\n`);
+      return 0;
+    },
   },
 
-  async stop({ client, rest, io }) {
-    const id = need(rest, "conversation id", "stop <id>");
-    const { abortedTurn } = await client.call(routes.stop, { params: { id } });
-    io.out(abortedTurn ? `stopped the running turn of ${id}\n` : `no turn was running in ${id}\n`);
-    return 0;
+  send: {
+    flags: ["text", "file", "queue", "open", "cwd", "effort", "workspace", "show-reasoning", "json"],
+    args: 1,
+    usage: 'send ID --text "..." [--queue] [--open] [--cwd DIR] [--effort E] [--workspace W]',
+    async run({ client, values, rest, io }) {
+      const id = await resolveId(client, need(rest, "conversation id", "send ID --text ..."));
+      const message = await messageFrom(values, io);
+      const effort = effortFrom(values);
+      const cwd = values.cwd ? resolve(io.cwd, values.cwd as string) : undefined;
+      const workspaceId = values.workspace as string | undefined;
+      if (!values.queue) {
+        if (values.json) throw new CliError("--json applies to send --queue only");
+        return await streamTurn(
+          { client, values, rest, io },
+          { conversationId: id, message, cwd, reasoningEffort: effort, workspaceId },
+        );
+      }
+      if (values["show-reasoning"]) throw new CliError("--show-reasoning does not apply to send --queue");
+      // A queued message carries only its text: settings go first, as the conversation's own.
+      if (workspaceId && !cwd) throw new CliError("send --queue --workspace needs --cwd too");
+      if (cwd) await client.call(routes.setCwd, { params: { id }, body: { cwd, workspaceId } });
+      if (effort) {
+        await client.call(routes.setReasoningEffort, { params: { id }, body: { reasoningEffort: effort } });
+      }
+      const out = await client.call(sessionRoutes.queue, { params: { id }, body: { message } });
+      if (values.open) await client.call(routes.open, { params: { id } });
+      if (values.json) printJson(io, out);
+      else if (out.startedTurn) io.out(`started a turn in ${id}\n`);
+      else io.out(`queued in ${id} (${out.queue.length} waiting)\n`);
+      return 0;
+    },
   },
 };
 
-async function oneShot({ client, values, rest, io }: Run): Promise<number> {
-  const [model] = rest;
-  if (rest.length > 1) {
-    throw new CliError(`unexpected argument "${rest[1]}" (quote the message and pass it with --text)`);
-  }
-  const message = await messageFrom(values, io);
-  const effort = values.effort as string | undefined;
-  if (effort && !EFFORTS.includes(effort)) {
-    throw new CliError(`--effort must be one of ${EFFORTS.join(", ")}`);
-  }
-  let conversationId = values.conversation as string | undefined;
+const ONE_SHOT: Command = {
+  flags: ["text", "file", "cwd", "conversation", "effort", "workspace", "show-reasoning", "open"],
+  args: 1,
+  usage: 'MODEL --text "..." [--file F] [--cwd DIR] [--conversation ID] [--effort E] [--workspace W] ...',
+  async run(run) {
+    const { client, values, rest, io } = run;
+    const [model] = rest;
+    const message = await messageFrom(values, io);
+    const effort = effortFrom(values);
+    const given = values.conversation as string | undefined;
+    return await streamTurn(run, {
+      message,
+      model,
+      conversationId: given ? await resolveId(client, given, true) : undefined,
+      cwd: values.cwd ? resolve(io.cwd, values.cwd as string) : undefined,
+      reasoningEffort: effort,
+      workspaceId: values.workspace as string | undefined,
+    });
+  },
+};
+
+/** Runs one turn and prints it: the answer on stdout, everything else on stderr, the id last. */
+async function streamTurn(
+  { client, values, io }: Run,
+  body: Record<string, string | undefined>,
+): Promise<number> {
+  const { response, events } = await client.open(routes.chat, {
+    body,
+    headers: { "x-client-request-id": crypto.randomUUID() },
+  });
+  const conversationId = response.headers.get("x-conversation-id") ?? body.conversationId;
+  if (values.open && conversationId) await client.call(routes.open, { params: { id: conversationId } });
   let failed = false;
   let inText = false;
   const endLine = () => {
     if (inText) io.out("\n");
     inText = false;
   };
-  for await (
-    const event of client.stream(routes.chat, {
-      body: {
-        message,
-        model,
-        conversationId,
-        cwd: values.cwd ? resolve(io.cwd, values.cwd as string) : undefined,
-        reasoningEffort: effort,
-        workspaceId: values.workspace,
-      },
-    }, (res) => conversationId = res.headers.get("x-conversation-id") ?? conversationId)
-  ) {
+  for await (const event of events) {
     switch (event.type) {
       case "text-delta":
         io.out(event.delta);
@@ -159,12 +294,15 @@ async function oneShot({ client, values, rest, io }: Run): Promise<number> {
         break;
       case "tool-call":
         endLine();
-        io.err(`[tool] ${event.toolName} ${JSON.stringify(event.input)}\n`);
+        io.err(`[tool] ${event.toolName} ${firstLine(JSON.stringify(event.input) ?? "")}\n`);
         break;
       case "tool-result":
         io.err(
           `[${event.isError ? "tool error" : "tool done"}] ${event.toolName}: ${firstLine(event.content)}\n`,
         );
+        break;
+      case "provider-retry":
+        io.err(`[retry ${event.attempt + 1} in ${Math.round(event.delayMs / 1000)}s] ${event.message}\n`);
         break;
       case "error":
         endLine();
@@ -174,12 +312,21 @@ async function oneShot({ client, values, rest, io }: Run): Promise<number> {
       case "done":
         endLine();
         if (event.reason === "aborted") io.err("[aborted]\n");
+        if (event.reason === "max-steps") io.err("[stopped: too many steps]\n");
         break;
     }
   }
   endLine();
   io.err(`conversation: ${conversationId}\n`);
   return failed ? 1 : 0;
+}
+
+function effortFrom(values: Flags): string | undefined {
+  const effort = values.effort as string | undefined;
+  if (effort !== undefined && !EFFORTS.includes(effort)) {
+    throw new CliError(`--effort must be one of ${EFFORTS.join(", ")}`);
+  }
+  return effort;
 }
 
 async function messageFrom(values: Flags, io: CliIO): Promise<string> {
@@ -205,6 +352,11 @@ export function serverUrl(flag: string | undefined, env: Record<string, string |
   } catch {
     throw new CliError(`--server must be an http(s) URL, got "${raw}"`);
   }
+}
+
+function listLine(c: ConversationView): string {
+  const title = (c.title || "(untitled)").replaceAll(/\s+/g, " ");
+  return `${c.id}  ${c.status.padEnd(6)}  ${ago(c.lastActivityAt)}  ${title}`;
 }
 
 const firstLine = (s: string) => {

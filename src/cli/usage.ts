@@ -1,15 +1,24 @@
 export const USAGE = `Usage:
   dispatch serve                         run the daemon (HTTP on BACKEND_PORT, default 24203)
   dispatch models [--json]               list the model catalog
-  dispatch list [QUERY] [--status S] [--all] [--json]
-                                         conversations (S: active,idle,closed; --all includes closed)
+  dispatch list [QUERY] [--status S] [--all] [--workspace W] [--json]
+                                         conversations, newest first (S: active,idle,closed;
+                                         --all includes closed; QUERY matches titles and id prefixes)
   dispatch read ID [--json]              wait for the turn to settle, print the last assistant message
-  dispatch stop ID                       abort the running turn
+  dispatch stop ID [--json]              abort the running turn
+  dispatch compact ID [--json]           compact the conversation's history
+  dispatch open ID [--json]              ask the web frontend to open the conversation's tab
+  dispatch send ID --text "..." [--file F] [--queue] [--open] [--cwd DIR] [--effort E]
+                [--workspace W] [--show-reasoning]
+                                         send a message to an existing conversation and print the reply;
+                                         --queue enqueues it without waiting (delivered into a running
+                                         turn, or starts one), --open asks the frontend to show it
   dispatch MODEL --text "..." [--file F] [--cwd DIR] [--conversation ID] [--effort E]
-                 [--workspace W] [--show-reasoning]
+                 [--workspace W] [--show-reasoning] [--open]
                                          one turn; MODEL is a line of \`dispatch models\`
+                                         (<credential>/<model>); the conversation id is printed last
   dispatch --help
 
-Every client command takes --server URL (default http://127.0.0.1:$BACKEND_PORT) and sends
-DISPATCH_TOKEN as a bearer token when it is set.
+ID is a conversation id or a unique prefix of one. Every client command takes --server URL (default
+http://127.0.0.1:$BACKEND_PORT) and sends DISPATCH_TOKEN as a bearer token when it is set.
 Effort levels: low, medium, high (default), xhigh, max`;

@@ -1,6 +1,6 @@
 // The HTTP API's shapes (names from shared/WIRE.md). Clients import this module; it imports nothing with I/O.
 import { z } from "zod";
-import { AgentEventSchema, StoredChunkSchema } from "../kernel/wire.ts";
+import { AgentEventSchema, StoredChunkSchema, UsageSchema } from "../kernel/wire.ts";
 import { route } from "./route.ts";
 
 // ---------------------------------------------------------------- shared pieces
@@ -24,6 +24,14 @@ export const ConversationStatusSchema = z.enum(["active", "idle", "closed"]);
 export const MAX_MESSAGE_CHARS = 1_000_000;
 
 const IdParams = z.object({ id: ConversationIdSchema });
+const WorkspaceParams = z.object({ id: WorkspaceIdSchema });
+/** An absolute path the daemon checks (an existing directory inside the workspace roots). */
+export const PathSchema = z.string().min(1).max(4096).refine((p) => p.startsWith("/"), {
+  message: "must be an absolute path",
+});
+/** A non-empty title, trimmed. */
+const titleOf = (max: number) =>
+  z.string().max(max).transform((t) => t.trim()).refine((t) => t !== "", { message: "title is empty" });
 const intParam = (name: string) =>
   z.string().regex(/^\d{1,15}$/, `${name} must be a non-negative whole number`).transform(Number);
 
@@ -50,6 +58,7 @@ export const ChatRequestSchema = z.object({
   model: z.string().min(1).max(256).optional(),
   cwd: z.string().min(1).max(4096).optional(),
   reasoningEffort: ReasoningEffortSchema.optional(),
+  /** A workspace that does not exist yet is created (title = id). */
   workspaceId: WorkspaceIdSchema.optional(),
   /** Retrying with the same id attaches to the turn it started instead of running it again. */
   clientRequestId: z.string().min(1).max(128).optional(),
@@ -104,10 +113,124 @@ export const LastSchema = z.object({
   turnId: z.string().optional(),
 });
 export const StopSchema = z.object({ conversationId: z.string(), abortedTurn: z.boolean() });
+export const CloseSchema = StopSchema;
+export const OpenSchema = z.object({ conversationId: z.string() });
+
+// ---------------------------------------------------------------- per-conversation settings
+
+export const CwdSchema = z.object({ conversationId: z.string(), cwd: z.string().nullable() });
+export const SetCwdRequestSchema = z.object({
+  cwd: PathSchema,
+  /** Moves the conversation into this workspace first (created when it does not exist). */
+  workspaceId: WorkspaceIdSchema.optional(),
+});
+export const ModelSettingSchema = z.object({ conversationId: z.string(), model: z.string().nullable() });
+export const SetModelRequestSchema = z.object({
+  /** A `<credential>/<model>` name from GET /models; null (or "") clears the choice. */
+  model: z.string().max(256).nullable(),
+});
+export const ReasoningEffortSettingSchema = z.object({
+  conversationId: z.string(),
+  reasoningEffort: ReasoningEffortSchema.nullable(),
+});
+export const SetReasoningEffortRequestSchema = z.object({
+  /** null clears the choice (turns then use the default, high). */
+  reasoningEffort: ReasoningEffortSchema.nullable(),
+});
+export const TitleSchema = z.object({ conversationId: z.string(), title: z.string() });
+export const SetTitleRequestSchema = z.object({ title: titleOf(1000) });
+
+export const StepMetricsSchema = z.object({
+  stepId: z.string(),
+  usage: UsageSchema,
+  ttftMs: z.number().optional(),
+  decodeMs: z.number().optional(),
+  genTotalMs: z.number().optional(),
+});
+export const TurnMetricsSchema = z.object({
+  turnId: z.string(),
+  usage: UsageSchema,
+  durationMs: z.number().optional(),
+  steps: z.array(StepMetricsSchema),
+  contextSize: z.number().optional(),
+  model: z.string().optional(),
+  status: z.enum(["done", "aborted", "error", "interrupted"]),
+  startedAt: z.number(),
+  endedAt: z.number().optional(),
+});
+export const MetricsSchema = z.object({
+  /** Every finished turn, oldest first (a running turn appears once it ends). */
+  turns: z.array(TurnMetricsSchema),
+});
+
+// ---------------------------------------------------------------- compaction (served by a later extension)
+
+export const CompactSchema = z.object({
+  conversationId: z.string(),
+  newConversationId: z.string(),
+  messagesSummarized: z.number(),
+  messagesKept: z.number(),
+});
+
+// ---------------------------------------------------------------- workspaces
+
+export const WorkspaceSchema = z.object({
+  id: z.string(),
+  title: z.string(),
+  /** Where its conversations work when they have no cwd of their own. */
+  defaultCwd: z.string().nullable(),
+  createdAt: z.number(),
+  lastActivityAt: z.number(),
+  /** Conversations in it, closed ones included. */
+  conversationCount: z.number(),
+});
+export type WorkspaceView = z.infer<typeof WorkspaceSchema>;
+export const WorkspaceListSchema = z.object({ workspaces: z.array(WorkspaceSchema) });
+export const PutWorkspaceRequestSchema = z.object({
+  title: titleOf(200).optional(),
+  defaultCwd: PathSchema.nullable().optional(),
+});
+export const SetWorkspaceTitleRequestSchema = z.object({ title: titleOf(200) });
+export const SetWorkspaceDefaultCwdRequestSchema = z.object({ defaultCwd: PathSchema.nullable() });
+export const DeleteWorkspaceSchema = z.object({
+  workspaceId: z.string(),
+  /** Conversations this closed (all of its conversations move to `default`). */
+  closedCount: z.number(),
+});
+
+// ---------------------------------------------------------------- metrics
+
+export const ThroughputPeriodSchema = z.enum(["day", "week", "month"]);
+export const ThroughputQuerySchema = z.object({
+  period: ThroughputPeriodSchema,
+  /** `YYYY-MM-DD` for day and week (the ISO week, Monday first, holding it), `YYYY-MM` for month; default today. */
+  date: z.string().max(10).regex(/^\d{4}-\d{2}(-\d{2})?$/, "date is YYYY-MM-DD (or YYYY-MM for a month)")
+    .optional(),
+});
+export const ThroughputModelSchema = z.object({
+  model: z.string(),
+  /** Output tokens over generation seconds, summed over the period's turns. */
+  tokensPerSecond: z.number(),
+  totalOutputTokens: z.number(),
+  totalGenMs: z.number(),
+  turns: z.number(),
+});
+export const ThroughputSchema = z.object({
+  period: ThroughputPeriodSchema,
+  date: z.string(),
+  /** The window, `[start, end)` in epoch milliseconds, in the daemon's local time zone. */
+  start: z.number(),
+  end: z.number(),
+  /** Fastest first. */
+  models: z.array(ThroughputModelSchema),
+});
+
+export const OpenApiSchema = z.record(z.string(), z.unknown()).describe("an OpenAPI 3.1 document");
 
 // ---------------------------------------------------------------- the routes
 
 const notFound = { 404: "unknown conversation" };
+const noWorkspace = { 404: "unknown workspace" };
 
 export const routes = {
   health: route({
@@ -125,7 +248,7 @@ export const routes = {
     body: ChatRequestSchema,
     response: AgentEventSchema,
     stream: "ndjson",
-    errors: { 409: "a turn is already running in this conversation", 404: "unknown workspace" },
+    errors: { 409: "a turn is already running in this conversation" },
   }),
   listConversations: route({
     method: "GET",
@@ -167,5 +290,171 @@ export const routes = {
     response: StopSchema,
     errors: notFound,
   }),
+  close: route({
+    method: "POST",
+    path: "/conversations/:id/close",
+    summary: "Close the conversation: abort its running turn and mark it closed (a new turn reopens it)",
+    params: IdParams,
+    response: CloseSchema,
+    errors: notFound,
+  }),
+  open: route({
+    method: "POST",
+    path: "/conversations/:id/open",
+    summary: "Ask frontends to show the conversation (reopens a closed one)",
+    params: IdParams,
+    response: OpenSchema,
+    errors: notFound,
+  }),
+  metrics: route({
+    method: "GET",
+    path: "/conversations/:id/metrics",
+    summary: "Per-turn and per-step token usage and timings",
+    params: IdParams,
+    response: MetricsSchema,
+    errors: notFound,
+  }),
+  getCwd: route({
+    method: "GET",
+    path: "/conversations/:id/cwd",
+    summary: "The conversation's working directory (null: the workspace's default, if any)",
+    params: IdParams,
+    response: CwdSchema,
+    errors: notFound,
+  }),
+  setCwd: route({
+    method: "PUT",
+    path: "/conversations/:id/cwd",
+    summary: "Set the working directory of later turns (creates the conversation if new)",
+    params: IdParams,
+    body: SetCwdRequestSchema,
+    response: CwdSchema,
+    errors: { 400: "not an existing directory inside the workspace roots" },
+  }),
+  clearCwd: route({
+    method: "DELETE",
+    path: "/conversations/:id/cwd",
+    summary: "Clear the working directory",
+    params: IdParams,
+    response: CwdSchema,
+    errors: notFound,
+  }),
+  getModel: route({
+    method: "GET",
+    path: "/conversations/:id/model",
+    summary: "The conversation's model (null: the default model)",
+    params: IdParams,
+    response: ModelSettingSchema,
+    errors: notFound,
+  }),
+  setModel: route({
+    method: "PUT",
+    path: "/conversations/:id/model",
+    summary: "Set (or clear, with null) the model of later turns (creates the conversation if new)",
+    params: IdParams,
+    body: SetModelRequestSchema,
+    response: ModelSettingSchema,
+    errors: { 400: "unknown model" },
+  }),
+  getReasoningEffort: route({
+    method: "GET",
+    path: "/conversations/:id/reasoning-effort",
+    summary: "The conversation's reasoning effort (null: the default, high)",
+    params: IdParams,
+    response: ReasoningEffortSettingSchema,
+    errors: notFound,
+  }),
+  setReasoningEffort: route({
+    method: "PUT",
+    path: "/conversations/:id/reasoning-effort",
+    summary:
+      "Set (or clear, with null) the reasoning effort of later turns (creates the conversation if new)",
+    params: IdParams,
+    body: SetReasoningEffortRequestSchema,
+    response: ReasoningEffortSettingSchema,
+  }),
+  setTitle: route({
+    method: "PUT",
+    path: "/conversations/:id/title",
+    summary: "Rename the conversation (creates it if new)",
+    params: IdParams,
+    body: SetTitleRequestSchema,
+    response: TitleSchema,
+  }),
+  listWorkspaces: route({
+    method: "GET",
+    path: "/workspaces",
+    summary: "Workspaces, newest activity first; `default` is always there",
+    response: WorkspaceListSchema,
+  }),
+  putWorkspace: route({
+    method: "PUT",
+    path: "/workspaces/:id",
+    summary: "Create a workspace (title defaults to the id), or update the fields given",
+    params: WorkspaceParams,
+    body: PutWorkspaceRequestSchema,
+    response: WorkspaceSchema,
+    errors: { 400: "not a slug, or defaultCwd is not an existing directory inside the workspace roots" },
+  }),
+  getWorkspace: route({
+    method: "GET",
+    path: "/workspaces/:id",
+    summary: "One workspace",
+    params: WorkspaceParams,
+    response: WorkspaceSchema,
+    errors: noWorkspace,
+  }),
+  setWorkspaceTitle: route({
+    method: "PUT",
+    path: "/workspaces/:id/title",
+    summary: "Rename a workspace",
+    params: WorkspaceParams,
+    body: SetWorkspaceTitleRequestSchema,
+    response: WorkspaceSchema,
+    errors: noWorkspace,
+  }),
+  setWorkspaceDefaultCwd: route({
+    method: "PUT",
+    path: "/workspaces/:id/default-cwd",
+    summary: "Set (or clear, with null) where the workspace's conversations work by default",
+    params: WorkspaceParams,
+    body: SetWorkspaceDefaultCwdRequestSchema,
+    response: WorkspaceSchema,
+    errors: noWorkspace,
+  }),
+  deleteWorkspace: route({
+    method: "DELETE",
+    path: "/workspaces/:id",
+    summary:
+      "Delete a workspace: its conversations are closed (running turns aborted) and moved to `default`",
+    params: WorkspaceParams,
+    response: DeleteWorkspaceSchema,
+    errors: { ...noWorkspace, 409: "the default workspace cannot be deleted" },
+  }),
+  throughput: route({
+    method: "GET",
+    path: "/metrics/throughput",
+    summary: "Output tokens per second per model over a day, an ISO week or a month",
+    query: ThroughputQuerySchema,
+    response: ThroughputSchema,
+  }),
+  openapi: route({
+    method: "GET",
+    path: "/openapi.json",
+    summary: "This API as an OpenAPI 3.1 document, generated from the route table",
+    response: OpenApiSchema,
+  }),
 };
 export type Routes = typeof routes;
+
+/** Routes a later extension serves (compaction); clients call them and get a 404 `no_route` until then. */
+export const compactionRoutes = {
+  compact: route({
+    method: "POST",
+    path: "/conversations/:id/compact",
+    summary: "Compact the history: a new conversation starts from a summary plus the latest messages",
+    params: IdParams,
+    response: CompactSchema,
+    errors: { ...notFound, 409: "a turn is running, or nothing to compact" },
+  }),
+};
