@@ -23,6 +23,7 @@ const EnvSchema = z.object({
   DISPATCH_DATA_DIR: z.string().min(1).optional(),
   DISPATCH_WORKSPACE_ROOTS: z.string().optional(),
   DISPATCH_ALLOWED_ORIGINS: z.string().default("loopback"),
+  DISPATCH_ALLOWED_HOSTS: z.string().optional(),
   DISPATCH_ALLOW_INSECURE_BIND: z.enum(["0", "1", "true", "false"]).optional(),
   DISPATCH_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   DISPATCH_MAX_STEPS: z.string().regex(/^\d+$/, "DISPATCH_MAX_STEPS must be a whole number").optional(),
@@ -37,6 +38,8 @@ export interface Config {
   envFile?: string;
   workspaceRoots: string[];
   allowedOrigins: string[];
+  /** Host header names served; undefined (any) when bound beyond loopback, where the token guards instead. */
+  allowedHosts?: string[];
   allowInsecureBind: boolean;
   logLevel: "debug" | "info" | "warn" | "error";
   /** Safe to show to any extension (sandboxed ones included). */
@@ -86,6 +89,15 @@ export function loadConfig(
     );
   }
 
+  const extraHosts = (e.DISPATCH_ALLOWED_HOSTS ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(
+    Boolean,
+  );
+  const allowedHosts = isLoopback(e.DISPATCH_HOST)
+    ? ["localhost", "127.0.0.1", "[::1]", e.DISPATCH_HOST.toLowerCase(), ...extraHosts]
+    : extraHosts.length > 0
+    ? extraHosts
+    : undefined;
+
   const protectedPaths = [dataDir, envFile];
   return {
     hostname: e.DISPATCH_HOST,
@@ -95,6 +107,7 @@ export function loadConfig(
     envFile,
     workspaceRoots,
     allowedOrigins,
+    allowedHosts,
     allowInsecureBind,
     logLevel: e.DISPATCH_LOG_LEVEL,
     token: e.DISPATCH_TOKEN,

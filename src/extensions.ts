@@ -68,6 +68,7 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
         port: config.port,
         token: config.token,
         allowedOrigins: config.allowedOrigins,
+        allowedHosts: config.allowedHosts,
       }),
     },
     { manifest: throughputStore, activate: throughputStoreMod.activate },

@@ -4,12 +4,18 @@ import { ExtensionHost } from "./kernel/mod.ts";
 import { secretValues, stderrSink } from "./log.ts";
 import { extensionEntries } from "./extensions.ts";
 import { HttpServerKey } from "../extensions/transport-http/api.ts";
+import { OrchestratorKey } from "../extensions/session-orchestrator/api.ts";
 
 export async function serve(): Promise<void> {
   const config = loadConfig();
   const sink = stderrSink(config.logLevel, secretValues(config.secrets));
   const host = new ExtensionHost({ sink, config: config.public });
-  await host.boot(extensionEntries(config, { listExtensions: () => host.list() }));
+  try {
+    await host.boot(extensionEntries(config, { listExtensions: () => host.list() }));
+  } catch (error) {
+    await host.shutdown(); // what did start (workers, databases) stops before the error is reported
+    throw error;
+  }
   for (const ext of host.list()) {
     if (ext.status === "failed") {
       host.log.warn("extension not loaded", { extension: ext.id, error: ext.error });
@@ -27,6 +33,8 @@ export async function serve(): Promise<void> {
   }
   const signal = await stopped.promise;
   host.log.info("shutting down", { signal });
+  // Turns end first, while their tools still run, so each is stored as aborted rather than failing its tools.
+  await host.services.get(OrchestratorKey)?.stopAll();
   await host.shutdown();
   Deno.exit(0);
 }

@@ -71,7 +71,14 @@ function hostServices(): ExtensionEntry {
   };
 }
 const features = (opts: SandboxOptions = {}) =>
-  sandboxed("features", {}, { exposeServices: ["test.counter"], deps: ["host-services"], ...opts });
+  sandboxed("features", {}, {
+    exposeServices: ["test.counter"],
+    hooks: ["test.shout"],
+    listenEvents: ["test.ping"],
+    emitEvents: ["test.pong"],
+    deps: ["host-services"],
+    ...opts,
+  });
 
 async function boot(entries: ExtensionEntry[], config: Record<string, string> = {}) {
   const records: LogRecord[] = [];
@@ -387,7 +394,7 @@ Deno.test("a worker failing to load, throwing in activate or hanging is a failed
 
 Deno.test("a worker dying mid-call rejects pending calls naming the extension; its hooks go", async () => {
   for (const how of ["throw", "close", "exit"]) {
-    const entry = sandboxed("crash-later");
+    const entry = sandboxed("crash-later", {}, { hooks: ["test.shout"] });
     const { host, records } = await boot([entry, sandboxed("helper")]);
     try {
       assertEquals(await host.hooks.run(ShoutHook, "x"), "x (seen by crash-later)");
@@ -529,7 +536,7 @@ Deno.test("shutdown runs the worker's deactivate and terminates it", async () =>
 });
 
 Deno.test("a worker stuck in a synchronous loop is terminated after an abort it cannot answer", async () => {
-  const entry = sandboxed("crash-later", {}, { pingTimeoutMs: 300 });
+  const entry = sandboxed("crash-later", {}, { pingTimeoutMs: 300, hooks: ["test.shout"] });
   const { host } = await boot([entry, sandboxed("helper")]);
   try {
     const spin = host.tools.list().find((t) => t.spec.name === "spin")!;
@@ -563,6 +570,21 @@ Deno.test("a tool that ignores its abort but leaves its thread free keeps the wo
     await new Promise((r) => setTimeout(r, 500));
     assertEquals(entry.state(), "running");
     assertEquals((await callTool(host, "echo", { text: "still here" })).content, "still here x1 (call-echo)");
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("a sandbox may touch only the hooks, events and service names its allow-lists give it", async () => {
+  const { host } = await boot([
+    hostServices(),
+    sandboxed("features", {}, { exposeServices: ["test.counter"], deps: ["host-services"] }),
+  ]);
+  try {
+    const state = host.list().find((s) => s.id === "features")!;
+    assertEquals(state.status, "failed");
+    assertMatch(state.error ?? "", /may not join hook "test\.shout"/);
+    assertMatch(state.error ?? "", /may not listen to event "test\.ping"/);
   } finally {
     await host.shutdown();
   }

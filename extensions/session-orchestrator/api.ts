@@ -75,6 +75,8 @@ export interface Orchestrator {
   /** Resolves when no turn runs in the conversation. */
   idle(conversationId: string): Promise<void>;
   addSteeringSource(source: SteeringSource): () => void;
+  /** Aborts every running turn and resolves once each is sealed (graceful shutdown). */
+  stopAll(): Promise<void>;
   /**
    * The next turn's request prefix, built by the same code as `submit` (no turn starts, nothing is stored).
    * Throws DispatchError: unknown conversation (not_found), unknown model or bad cwd (invalid).

@@ -74,10 +74,23 @@ class Run implements TurnHandle {
   }
 }
 
+interface TurnOrigin {
+  conversationId: string;
+  turnId: string;
+  firstSeq: number;
+}
+
+const CACHED_HISTORIES = 64;
+
 export class SessionOrchestrator implements Orchestrator {
   #runs = new Map<string, Run>();
   /** Recent client request ids → their turn, so a retried POST attaches instead of running twice. */
-  #byRequest = new Map<string, { conversationId: string; turnId: string; firstSeq: number }>();
+  #byRequest = new Map<string, { conversationId: string; started: Promise<TurnOrigin> }>();
+  /** Conversations whose turn is being set up (between the request and its first event). */
+  #reserved = new Set<string>();
+  /** Reserved conversations that were stopped before their turn started. */
+  #cancelled = new Set<string>();
+  /** Model messages of recently used conversations (an LRU), so a turn does not reload its history. */
   #messages = new Map<string, ModelMessage[]>();
   #steering = new Set<SteeringSource>();
   #idle = new Map<string, Set<() => void>>();
@@ -85,24 +98,48 @@ export class SessionOrchestrator implements Orchestrator {
   constructor(private readonly deps: OrchestratorDeps) {}
 
   async submit(req: TurnRequest): Promise<TurnHandle> {
-    const { store } = this.deps;
-    const earlier = req.clientRequestId ? this.#attach(req.clientRequestId) : undefined;
-    if (earlier) return earlier;
+    const requestId = req.clientRequestId;
+    if (requestId) {
+      const known = this.#byRequest.get(requestId);
+      if (known) {
+        if (req.conversationId && req.conversationId !== known.conversationId) {
+          throw conflict(
+            "request_id_reused",
+            `client request id ${requestId} already started a turn in another conversation`,
+          );
+        }
+        return this.#attach(await known.started);
+      }
+    }
     const conversationId = req.conversationId ?? this.#newId();
-    if (this.#runs.has(conversationId)) {
+    this.#reserve(conversationId);
+    // Recorded before the first await, so a retry racing this one attaches instead of running twice.
+    const started = this.#start(conversationId, req).finally(() => this.#reserved.delete(conversationId));
+    if (requestId) {
+      this.#byRequest.set(requestId, { conversationId, started: started.then((run) => this.#origin(run)) });
+      started.catch(() => this.#byRequest.delete(requestId));
+      if (this.#byRequest.size > 1000) this.#byRequest.delete(this.#byRequest.keys().next().value!);
+    }
+    return await started;
+  }
+
+  /** One turn at a time per conversation: a second submit, before or after the first started, is a 409. */
+  #reserve(conversationId: string): void {
+    if (this.#runs.has(conversationId) || this.#reserved.has(conversationId)) {
       throw conflict(
         "turn_running",
         `a turn is already running in conversation ${conversationId}; stop it or wait`,
       );
     }
+    this.#reserved.add(conversationId);
+  }
+
+  async #start(conversationId: string, req: TurnRequest): Promise<Run> {
+    const { store } = this.deps;
     const existing = store.get(conversationId);
     const { resolved, cwd } = await this.#resolve(existing, req);
-    // Checked again: the awaits above leave room for a concurrent submit.
-    if (this.#runs.has(conversationId)) {
-      throw conflict(
-        "turn_running",
-        `a turn is already running in conversation ${conversationId}; stop it or wait`,
-      );
+    if (this.#cancelled.delete(conversationId)) {
+      throw conflict("stopped", `the turn in conversation ${conversationId} was stopped before it started`);
     }
 
     const conversation = existing ??
@@ -118,7 +155,6 @@ export class SessionOrchestrator implements Orchestrator {
 
     const turnId = this.#newId();
     const run = new Run(conversationId, turnId);
-    this.#runs.set(conversationId, run);
     const prefix = this.#prefixOf(
       conversationId,
       resolved,
@@ -126,9 +162,19 @@ export class SessionOrchestrator implements Orchestrator {
       req.reasoningEffort ?? conversation.reasoningEffort ?? undefined,
     );
     store.beginTurn(conversationId, turnId, resolved.name);
-    this.#statusChanged(conversationId);
-    this.#record(run, { type: "user-message", conversationId, turnId, text: req.message });
-    if (req.clientRequestId) this.#remember(req.clientRequestId, run);
+    this.#runs.set(conversationId, run);
+    try {
+      this.#statusChanged(conversationId);
+      this.#record(run, { type: "user-message", conversationId, turnId, text: req.message });
+    } catch (error) {
+      // Storage refused the turn's first event: end it rather than leave the conversation stuck active.
+      this.#runs.delete(conversationId);
+      run.resolveSettled(undefined);
+      try {
+        store.endTurn(conversationId, turnId, "error");
+      } catch { /* the store is failing; reconcile repairs the turn on the next start */ }
+      throw error;
+    }
 
     void this.#drive(run, {
       ...prefix,
@@ -195,7 +241,11 @@ export class SessionOrchestrator implements Orchestrator {
 
   async stop(conversationId: string): Promise<boolean> {
     const run = this.#runs.get(conversationId);
-    if (!run) return false;
+    if (!run) {
+      if (!this.#reserved.has(conversationId)) return false;
+      this.#cancelled.add(conversationId); // the turn is being set up: it will not start
+      return true;
+    }
     run.controller.abort();
     await run.settled;
     return true;
@@ -226,8 +276,9 @@ export class SessionOrchestrator implements Orchestrator {
   ): Promise<void> {
     const { conversationId, turnId } = run;
     let outcome: TurnOutcome | undefined;
+    let turn: ReturnType<typeof runTurn> | undefined;
     try {
-      const turn = runTurn({
+      turn = runTurn({
         conversationId,
         turnId,
         provider: call.provider,
@@ -249,9 +300,12 @@ export class SessionOrchestrator implements Orchestrator {
         }
         this.#record(run, next.value);
       }
-      this.#messages.set(conversationId, [...call.messages, ...outcome.added]);
+      this.#cache(conversationId, [...call.messages, ...outcome.added]);
     } catch (error) {
-      // runTurn does not throw for model or tool failures; this is a bug or a storage failure.
+      // runTurn does not throw for model or tool failures; this is a bug or a storage failure. Stop the
+      // provider stream and any running tool before closing the turn.
+      run.controller.abort();
+      await turn?.return(undefined as never).catch(() => {});
       this.deps.log.error("turn failed", { conversationId, turnId, error: String(error) });
       this.#messages.delete(conversationId);
       this.#safeRecord(run, {
@@ -283,19 +337,12 @@ export class SessionOrchestrator implements Orchestrator {
     }
   }
 
-  #remember(requestId: string, run: Run): void {
-    this.#byRequest.set(requestId, {
-      conversationId: run.conversationId,
-      turnId: run.turnId,
-      firstSeq: run.log[0].seq,
-    });
-    if (this.#byRequest.size > 1000) this.#byRequest.delete(this.#byRequest.keys().next().value!);
+  #origin(run: Run): TurnOrigin {
+    return { conversationId: run.conversationId, turnId: run.turnId, firstSeq: run.log[0].seq };
   }
 
   /** The turn a request id started: live if still running, else replayed from the store. */
-  #attach(requestId: string): TurnHandle | undefined {
-    const known = this.#byRequest.get(requestId);
-    if (!known) return undefined;
+  #attach(known: TurnOrigin): TurnHandle {
     const live = this.#runs.get(known.conversationId);
     if (live?.turnId === known.turnId) return live;
     const stored = this.deps.store.eventsSince(known.conversationId, known.firstSeq - 1)
@@ -339,12 +386,16 @@ export class SessionOrchestrator implements Orchestrator {
   }
 
   #history(conversationId: string): ModelMessage[] {
-    let messages = this.#messages.get(conversationId);
-    if (!messages) {
-      messages = chunksToMessages(this.deps.store.allChunks(conversationId));
-      this.#messages.set(conversationId, messages);
-    }
+    const messages = this.#messages.get(conversationId) ??
+      chunksToMessages(this.deps.store.allChunks(conversationId));
+    this.#cache(conversationId, messages);
     return messages;
+  }
+
+  #cache(conversationId: string, messages: ModelMessage[]): void {
+    this.#messages.delete(conversationId); // re-inserted: the newest use is last
+    this.#messages.set(conversationId, messages);
+    if (this.#messages.size > CACHED_HISTORIES) this.#messages.delete(this.#messages.keys().next().value!);
   }
 
   /** Drops the cached messages of a conversation whose history changed underneath (compaction, import). */

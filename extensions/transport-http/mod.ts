@@ -16,6 +16,7 @@ export interface HttpOptions {
   port: number;
   token?: string;
   allowedOrigins: string[];
+  allowedHosts?: string[];
   maxBodyBytes?: number;
 }
 

@@ -12,6 +12,8 @@ export interface ServerOptions {
   /** When set, every non-public route needs `Authorization: Bearer <token>`. */
   token?: string;
   allowedOrigins: string[];
+  /** Host header names accepted (DNS-rebinding guard); undefined accepts any (a non-loopback bind). */
+  allowedHosts?: string[];
   maxBodyBytes: number;
   log: Logger;
   /** Aborted on shutdown. */
@@ -59,6 +61,27 @@ export function createServer(opts: ServerOptions): HttpServer & { app: Hono } {
       allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
     }),
   );
+  // CORS only decides whether a page may read an answer, not whether a request runs: a page on another site
+  // could still POST /chat with a "simple" request. And a rebound DNS name makes a page same-origin, so the
+  // Host header is checked too.
+  app.use("*", async (c, next) => {
+    const origin = c.req.header("origin");
+    if (origin && !originAllowed(origin, opts.allowedOrigins)) {
+      return c.json({
+        error: `requests from the web origin ${
+          origin.slice(0, 100)
+        } are not allowed (see DISPATCH_ALLOWED_ORIGINS)`,
+        code: "origin_not_allowed",
+      }, 403);
+    }
+    if (opts.allowedHosts && !hostAllowed(c.req.header("host"), opts.allowedHosts)) {
+      return c.json({
+        error: "this Host name is not served (see DISPATCH_ALLOWED_HOSTS)",
+        code: "host_not_allowed",
+      }, 403);
+    }
+    return await next();
+  });
   app.use("*", async (c, next) => {
     // Preflights carry no credentials by design; the CORS middleware above has answered them.
     if (!opts.token || c.req.method === "OPTIONS" || publicPaths.has(c.req.path)) return await next();
@@ -225,6 +248,13 @@ export function originAllowed(origin: string, allowed: string[]): boolean {
   } catch {
     return false;
   }
+}
+
+/** The Host header's name (port dropped) is one of `allowed`; a missing header is an HTTP/1.0 client: allowed. */
+export function hostAllowed(host: string | undefined, allowed: string[]): boolean {
+  if (!host) return true;
+  const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d+$/, "");
+  return allowed.includes(name.toLowerCase());
 }
 
 export function timingSafeEqual(a: string, b: string): boolean {

@@ -25,6 +25,10 @@ export type SandboxState = "starting" | "running" | "crashed" | "stopped";
 export interface BridgeOptions {
   /** Host service keys a sandbox may call; nothing else in the registry is reachable from a worker. */
   exposeServices: readonly string[];
+  /** Host event keys a sandbox may listen to and emit, and hook keys it may join or run: none unless listed. */
+  listenEvents: readonly string[];
+  emitEvents: readonly string[];
+  hooks: readonly string[];
   activateTimeoutMs: number;
   hookTimeoutMs: number;
   serviceTimeoutMs: number;
@@ -161,6 +165,7 @@ export class SandboxBridge {
       case "log":
         return this.ctx.log[msg.level as LogLevel](msg.msg, msg.fields);
       case "emit":
+        if (!this.#allowed(this.opts.emitEvents, msg.key, "emit event")) return;
         return this.ctx.events.emit(keyOf(msg.key), msg.payload);
       case "tool":
         return this.#registerTool(msg.name, msg.description, msg.parameters);
@@ -169,12 +174,14 @@ export class SandboxBridge {
         this.#tools.delete(msg.name);
         return;
       case "hook":
+        if (!this.#allowed(this.opts.hooks, msg.key, "join hook")) return;
         return this.#registerHook(msg.reg, msg.key, msg.priority);
       case "unhook":
         this.#hooks.get(msg.reg)?.();
         this.#hooks.delete(msg.reg);
         return;
       case "listen":
+        if (!this.#allowed(this.opts.listenEvents, msg.key, "listen to event")) return;
         if (!this.#listeners.has(msg.key)) {
           const forward = (payload: unknown) => this.#send({ t: "event", key: msg.key, payload });
           this.#listeners.set(msg.key, this.ctx.events.on(keyOf(msg.key), forward));
@@ -185,8 +192,27 @@ export class SandboxBridge {
         this.#listeners.delete(msg.key);
         return;
       case "provide":
+        if (!ownKey(this.#id, msg.key)) {
+          return this.#refused(
+            `may only provide services named after itself ("${this.#id}", "${this.#id}.*", ` +
+              `"surface-handler:${this.#id}*"), not "${msg.key}"`,
+          );
+        }
         return this.#provide(msg.key, msg.methods);
     }
+  }
+
+  /** The worker is untrusted: what it may touch on the host's buses is the composition root's allow-list. */
+  #allowed(list: readonly string[], key: string, what: string): boolean {
+    if (list.includes(key)) return true;
+    this.#refused(`may not ${what} "${key}" (not in its sandbox allow-list)`);
+    return false;
+  }
+
+  #refused(why: string): void {
+    this.#registered(() => {
+      throw new Error(`sandboxed extension ${this.#id} ${why}`);
+    });
   }
 
   #registerTool(name: string, description: string, parameters: Record<string, unknown>): void {
@@ -262,6 +288,9 @@ export class SandboxBridge {
   #handle(call: WorkerCall): Promise<unknown> {
     switch (call.op) {
       case "run-hook":
+        if (!this.opts.hooks.includes(call.key)) {
+          throw new Error(`hook "${call.key}" is not in this sandbox's allow-list`);
+        }
         return this.ctx.hooks.run(keyOf(call.key), call.value);
       case "service": {
         if (!this.#exposed.has(call.key)) {
@@ -358,4 +387,10 @@ export class SandboxBridge {
     const error = new Error(`sandboxed extension ${this.#id} ${why}`);
     for (const pending of [...this.#pending.values()]) pending.reject(error);
   }
+}
+
+/** Service ids a sandbox may provide: its own namespace, so it cannot take a name a core extension needs. */
+function ownKey(id: string, key: string): boolean {
+  return key === id || key.startsWith(`${id}.`) || key.startsWith(`${id}:`) ||
+    key.startsWith(`surface-handler:${id}`);
 }

@@ -43,6 +43,9 @@ export function sandboxedEntry(
   let bridge: SandboxBridge | undefined;
   const bridgeOpts: BridgeOptions = {
     exposeServices: opts.exposeServices ?? [],
+    listenEvents: opts.listenEvents ?? [],
+    emitEvents: opts.emitEvents ?? [],
+    hooks: opts.hooks ?? [],
     activateTimeoutMs: opts.activateTimeoutMs ?? DEFAULT_ACTIVATE_TIMEOUT_MS,
     hookTimeoutMs: opts.hookTimeoutMs ?? 10_000,
     serviceTimeoutMs: opts.serviceTimeoutMs ?? 30_000,

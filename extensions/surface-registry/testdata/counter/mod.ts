@@ -7,7 +7,7 @@ const RegistryKey = defineKey<SurfaceRegistry>("surface-registry");
 const HandlerKey = defineKey<unknown>("surface-handler:counter");
 
 export const manifest = {
-  id: "counter-fixture",
+  id: "counter",
   version: "0.0.1",
   description: "test fixture: a sandboxed surface with an action",
   dependsOn: ["surface-registry"],
