@@ -404,6 +404,9 @@ Deno.test("a worker dying mid-call rejects pending calls naming the extension; i
       if (how === "throw") assertStringIncludes(error.message, "later boom");
       else assertStringIncludes(error.message, how === "close" ? "close()" : "Deno.exit(3)");
       assertEquals(entry.state(), "crashed");
+      const listed = host.list().find((x) => x.id === "crash-later")!;
+      assertEquals(listed.status, "failed", "the host lists a crashed sandbox as failed");
+      assertMatch(listed.error ?? "", /crashed/);
       assert(records.some((r) => r.ext === "crash-later" && r.msg === "sandboxed extension crashed"));
       assertEquals(await host.hooks.run(ShoutHook, "x"), "x", "the dead worker's hook is withdrawn");
       await assertRejects(() => explode.execute({ how }, toolCtx()), /crash-later is not running \(crashed/);

@@ -182,6 +182,8 @@ export interface ExtensionContext {
   readonly clock: Clock;
   /** Non-secret settings (env-derived); secrets are only reachable through core services. */
   readonly config: Readonly<Record<string, string>>;
+  /** Says the extension can no longer work after activation (a crashed sandbox): the host lists it as failed. */
+  reportFailure(reason: string): void;
 }
 
 export type Deactivate = () => void | Promise<void>;

@@ -148,6 +148,10 @@ export class ExtensionHost {
       log: makeLogger(this.#opts.sink, this.clock, manifest.id),
       clock: this.clock,
       config: Object.freeze({ ...this.#opts.config }),
+      reportFailure: (reason) => {
+        const state = this.#states.get(manifest.id);
+        if (state?.status === "active") this.#fail(manifest.id, manifest, state.sandboxed, reason);
+      },
     };
   }
 

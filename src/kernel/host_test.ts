@@ -575,3 +575,20 @@ Deno.test("host: an event listener that throws is logged with the event and its 
   assertEquals(logged[0].error, "listener broke");
   assertEquals(logged[0].ext, "host");
 });
+
+Deno.test("host: an extension that reports a failure after activation is listed as failed; others stay", async () => {
+  const { host, ext, state } = harness();
+  let report: ((reason: string) => void) | undefined;
+  await host.boot([
+    ext("flaky", {}, (ctx) => {
+      report = ctx.reportFailure;
+    }),
+    ext("steady"),
+  ]);
+  assertEquals(state("flaky")?.status, "active");
+  report!("crashed: out of memory");
+  assertEquals(state("flaky")?.status, "failed");
+  assertEquals(state("flaky")?.error, "crashed: out of memory");
+  assertEquals(state("steady")?.status, "active");
+  await host.shutdown();
+});

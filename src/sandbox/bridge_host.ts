@@ -375,6 +375,7 @@ export class SandboxBridge {
     // Hooks and listeners go at once: a dead hook would fail every hook run. Tools and services stay
     // registered and answer with the crash, which tells a model more than a vanished tool.
     this.#end("crashed", `crashed: ${reason}`);
+    this.ctx.reportFailure(`crashed: ${reason}`);
   }
 
   #end(state: "stopped" | "crashed", why: string): void {

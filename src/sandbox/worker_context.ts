@@ -135,6 +135,11 @@ export function workerContext(
     log: workerLogger(link),
     clock,
     config: Object.freeze({ ...init.config }),
+    // Inside a sandbox, giving up means ending the worker; the host sees it exit and lists it as failed.
+    reportFailure: (reason) => {
+      ctx.log.error("giving up", { reason });
+      close();
+    },
   };
   return { ctx, registry };
 }
