@@ -2,7 +2,7 @@
 // secrets kept out of the daemon's log.
 import { assert, assertEquals, assertMatch, assertThrows } from "./assert.ts";
 import { startFakeProvider, text } from "./fake_provider.ts";
-import { readNdjson, runCliProcess, startDaemon } from "./daemon.ts";
+import { readNdjson, runCliProcess, startDaemon, startDaemonWithFake } from "./daemon.ts";
 import { ConfigError, loadConfig } from "../src/config.ts";
 import { timingSafeEqual } from "../extensions/transport-http/server.ts";
 
@@ -10,15 +10,7 @@ const TOKEN = "tok-0123456789abcdef-auth-test";
 const API_KEY = "sk-auth-test-secret-key-987654";
 
 Deno.test("with DISPATCH_TOKEN: every route but /health needs the bearer token; the CLI sends it", async (t) => {
-  const fake = await startFakeProvider({ apiKey: API_KEY });
-  const daemon = await startDaemon({
-    env: {
-      DISPATCH_API_KEY: API_KEY,
-      DISPATCH_BASE_URL: fake.baseUrl,
-      DISPATCH_MODEL: "fake-model",
-      DISPATCH_TOKEN: TOKEN,
-    },
-  });
+  const { fake, daemon } = await startDaemonWithFake(API_KEY, { DISPATCH_TOKEN: TOKEN });
   const bearer = { authorization: `Bearer ${TOKEN}` };
   try {
     await t.step("/health is public", async () => {

@@ -1,5 +1,6 @@
 // Starts the real daemon (`src/main.ts serve`) as a subprocess on a free port, for end-to-end tests.
 import { fileURLToPath } from "node:url";
+import { type FakeProvider, startFakeProvider } from "./fake_provider.ts";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const DENO = Deno.execPath();
@@ -77,6 +78,25 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     fetch: (path, init) => fetch(new URL(path, url), init),
   };
   return d;
+}
+
+/**
+ * A fake provider that requires `apiKey`, and a daemon using it with model `fake-model`; `env` adds to (or
+ * overrides) the daemon's environment, which is returned too, for starting the daemon again.
+ */
+export async function startDaemonWithFake(
+  apiKey: string,
+  env: Record<string, string> = {},
+): Promise<{ fake: FakeProvider; daemon: Daemon; env: Record<string, string> }> {
+  const fake = await startFakeProvider({ apiKey });
+  const daemonEnv = {
+    DISPATCH_API_KEY: apiKey,
+    DISPATCH_BASE_URL: fake.baseUrl,
+    DISPATCH_MODEL: "fake-model",
+    ...env,
+  };
+  const daemon = await startDaemon({ env: daemonEnv });
+  return { fake, daemon, env: daemonEnv };
 }
 
 async function readListenLine(child: Deno.ChildProcess, stderr: () => string): Promise<string> {

@@ -1,7 +1,7 @@
 // A scripted fake OpenAI-compatible server for end-to-end tests: real HTTP on 127.0.0.1, chat completions
 // streamed as SSE, every request recorded. Tests queue scripts (lists of steps) that the next requests consume.
 //
-// In-process:  const fake = await startFakeProvider();  fake.script([text("hi")]);  ...  await fake.close();
+// In-process:  await using fake = await startFakeProvider();  fake.script([text("hi")]);  ...  (or fake.close())
 // Standalone:  deno run -A tests/fake_provider.ts --port 8787 [--api-key KEY]   (prints the base URL)
 
 // ---------------------------------------------------------------- scripts
@@ -137,6 +137,8 @@ export interface FakeProvider {
   reset(): void;
   /** Ends every open stream and stops the server. */
   close(): Promise<void>;
+  /** The same as `close`, so a test can hold the fake with `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export const DEFAULT_REPLY = "Hello from the fake provider.";
@@ -442,6 +444,10 @@ export function startFakeProvider(opts: FakeProviderOptions = {}): Promise<FakeP
   let fake: FakeProvider;
   return new Promise((resolve, reject) => {
     let server: Deno.HttpServer;
+    const close = async () => {
+      closing.abort();
+      await server.shutdown();
+    };
     try {
       server = Deno.serve({
         hostname: "127.0.0.1",
@@ -483,10 +489,8 @@ export function startFakeProvider(opts: FakeProviderOptions = {}): Promise<FakeP
               requests.length = 0;
               history = [];
             },
-            close: async () => {
-              closing.abort();
-              await server.shutdown();
-            },
+            close,
+            [Symbol.asyncDispose]: close,
           };
           resolve(fake);
         },

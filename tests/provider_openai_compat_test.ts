@@ -73,295 +73,255 @@ async function expectProviderError(run: () => Promise<unknown>, code: string, pa
 }
 
 Deno.test("provider: streams text deltas, usage and finish; sends model, key and include_usage", async () => {
-  const fake = await startFakeProvider({ apiKey: KEY });
-  try {
-    fake.script([text("Hel"), text("lo"), text(" world")]);
-    const parts = await collect(
-      providerFor(fake.baseUrl).stream(req([{ role: "user", content: "hi" }]), new AbortController().signal),
-    );
-    assertEquals(deltas(parts, "text-delta"), ["Hel", "lo", " world"]);
-    const usagePart = parts.find((p) => p.type === "usage");
-    assert(usagePart && usagePart.usage.inputTokens > 0 && usagePart.usage.outputTokens > 0);
-    assertEquals(parts.at(-1), { type: "finish", reason: "stop" });
-    const sent = fake.chatRequests[0];
-    assertEquals(sent.headers.authorization, `Bearer ${KEY}`);
-    assertEquals(sent.body.model, "fake-model");
-    assertEquals(sent.body.stream, true);
-    assertEquals(sent.body.stream_options, { include_usage: true });
-    assertEquals(sent.body.messages, [{ role: "user", content: "hi" }]);
-    assertEquals(sent.body.tools, undefined);
-  } finally {
-    await fake.close();
-  }
+  await using fake = await startFakeProvider({ apiKey: KEY });
+  fake.script([text("Hel"), text("lo"), text(" world")]);
+  const parts = await collect(
+    providerFor(fake.baseUrl).stream(req([{ role: "user", content: "hi" }]), new AbortController().signal),
+  );
+  assertEquals(deltas(parts, "text-delta"), ["Hel", "lo", " world"]);
+  const usagePart = parts.find((p) => p.type === "usage");
+  assert(usagePart && usagePart.usage.inputTokens > 0 && usagePart.usage.outputTokens > 0);
+  assertEquals(parts.at(-1), { type: "finish", reason: "stop" });
+  const sent = fake.chatRequests[0];
+  assertEquals(sent.headers.authorization, `Bearer ${KEY}`);
+  assertEquals(sent.body.model, "fake-model");
+  assertEquals(sent.body.stream, true);
+  assertEquals(sent.body.stream_options, { include_usage: true });
+  assertEquals(sent.body.messages, [{ role: "user", content: "hi" }]);
+  assertEquals(sent.body.tools, undefined);
 });
 
 Deno.test("provider: reasoning streams as reasoning-delta and goes back as reasoning_content", async () => {
-  const fake = await startFakeProvider();
-  try {
-    fake.script([reasoning("Let me "), reasoning("think."), text("42")]);
-    const provider = providerFor(fake.baseUrl);
-    const signal = new AbortController().signal;
-    const first = await collect(provider.stream(req([{ role: "user", content: "q" }]), signal));
-    assertEquals(deltas(first, "reasoning-delta"), ["Let me ", "think."]);
-    assertEquals(deltas(first, "text-delta"), ["42"]);
+  await using fake = await startFakeProvider();
+  fake.script([reasoning("Let me "), reasoning("think."), text("42")]);
+  const provider = providerFor(fake.baseUrl);
+  const signal = new AbortController().signal;
+  const first = await collect(provider.stream(req([{ role: "user", content: "q" }]), signal));
+  assertEquals(deltas(first, "reasoning-delta"), ["Let me ", "think."]);
+  assertEquals(deltas(first, "text-delta"), ["42"]);
 
-    // The kernel stores the assistant turn as parts; the next request must carry the reasoning back.
-    await collect(provider.stream(
-      req([
-        { role: "system", content: "be brief" },
-        { role: "user", content: "q" },
-        {
-          role: "assistant",
-          parts: [{ type: "reasoning", text: "Let me think." }, { type: "text", text: "42" }],
-        },
-        { role: "user", content: "why?" },
-      ]),
-      signal,
-    ));
-    assertEquals(fake.chatRequests[1].body.messages, [
+  // The kernel stores the assistant turn as parts; the next request must carry the reasoning back.
+  await collect(provider.stream(
+    req([
       { role: "system", content: "be brief" },
       { role: "user", content: "q" },
-      { role: "assistant", content: "42", reasoning_content: "Let me think." },
+      {
+        role: "assistant",
+        parts: [{ type: "reasoning", text: "Let me think." }, { type: "text", text: "42" }],
+      },
       { role: "user", content: "why?" },
-    ]);
-  } finally {
-    await fake.close();
-  }
+    ]),
+    signal,
+  ));
+  assertEquals(fake.chatRequests[1].body.messages, [
+    { role: "system", content: "be brief" },
+    { role: "user", content: "q" },
+    { role: "assistant", content: "42", reasoning_content: "Let me think." },
+    { role: "user", content: "why?" },
+  ]);
 });
 
 Deno.test("provider: a streamed tool call with split arguments → one tool-call part; tools sent as schemas", async () => {
-  const fake = await startFakeProvider();
-  try {
-    const args = { path: "/tmp/some/file.txt", limit: 20, flags: ["a", "b"] };
-    fake.script([text("Reading."), toolCall("read_file", args, { id: "call_abc", chunks: 5 })]);
-    const parts = await collect(
-      providerFor(fake.baseUrl).stream(
-        req([{ role: "user", content: "read it" }], {
-          tools: [{
-            name: "read_file",
-            description: "Reads a file",
-            parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] },
-          }],
-        }),
-        new AbortController().signal,
-      ),
-    );
-    const calls = parts.filter((p) => p.type === "tool-call");
-    assertEquals(calls, [{ type: "tool-call", toolCallId: "call_abc", toolName: "read_file", input: args }]);
-    assertEquals(parts.at(-1), { type: "finish", reason: "tool-calls" });
-    assertEquals(fake.chatRequests[0].body.tools, [{
-      type: "function",
-      function: {
-        name: "read_file",
-        description: "Reads a file",
-        parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] },
-      },
-    }]);
-    // one model call only: the SDK did not run a tool or loop
-    assertEquals(fake.chatRequests.length, 1);
-  } finally {
-    await fake.close();
-  }
+  await using fake = await startFakeProvider();
+  const args = { path: "/tmp/some/file.txt", limit: 20, flags: ["a", "b"] };
+  fake.script([text("Reading."), toolCall("read_file", args, { id: "call_abc", chunks: 5 })]);
+  const parts = await collect(
+    providerFor(fake.baseUrl).stream(
+      req([{ role: "user", content: "read it" }], {
+        tools: [{
+          name: "read_file",
+          description: "Reads a file",
+          parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] },
+        }],
+      }),
+      new AbortController().signal,
+    ),
+  );
+  const calls = parts.filter((p) => p.type === "tool-call");
+  assertEquals(calls, [{ type: "tool-call", toolCallId: "call_abc", toolName: "read_file", input: args }]);
+  assertEquals(parts.at(-1), { type: "finish", reason: "tool-calls" });
+  assertEquals(fake.chatRequests[0].body.tools, [{
+    type: "function",
+    function: {
+      name: "read_file",
+      description: "Reads a file",
+      parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] },
+    },
+  }]);
+  // one model call only: the SDK did not run a tool or loop
+  assertEquals(fake.chatRequests.length, 1);
 });
 
 Deno.test("provider: unknown tool names and invalid JSON arguments still reach the kernel as tool calls", async () => {
-  const fake = await startFakeProvider();
-  try {
-    fake.script([toolCall("nope", { a: 1 }, { id: "c1" }), toolCall("read_file", "{not json", { id: "c2" })]);
-    const parts = await collect(
-      providerFor(fake.baseUrl).stream(
-        req([{ role: "user", content: "x" }], {
-          tools: [{ name: "read_file", description: "r", parameters: { type: "object" } }],
-        }),
-        new AbortController().signal,
-      ),
-    );
-    assertEquals(parts.filter((p) => p.type === "tool-call"), [
-      { type: "tool-call", toolCallId: "c1", toolName: "nope", input: { a: 1 } },
-      { type: "tool-call", toolCallId: "c2", toolName: "read_file", input: "{not json" },
-    ]);
-  } finally {
-    await fake.close();
-  }
+  await using fake = await startFakeProvider();
+  fake.script([toolCall("nope", { a: 1 }, { id: "c1" }), toolCall("read_file", "{not json", { id: "c2" })]);
+  const parts = await collect(
+    providerFor(fake.baseUrl).stream(
+      req([{ role: "user", content: "x" }], {
+        tools: [{ name: "read_file", description: "r", parameters: { type: "object" } }],
+      }),
+      new AbortController().signal,
+    ),
+  );
+  assertEquals(parts.filter((p) => p.type === "tool-call"), [
+    { type: "tool-call", toolCallId: "c1", toolName: "nope", input: { a: 1 } },
+    { type: "tool-call", toolCallId: "c2", toolName: "read_file", input: "{not json" },
+  ]);
 });
 
 Deno.test("provider: tool history converts to assistant tool_calls and tool messages", async () => {
-  const fake = await startFakeProvider();
-  try {
-    await collect(
-      providerFor(fake.baseUrl).stream(
-        req([
-          { role: "user", content: "list and read" },
-          {
-            role: "assistant",
-            parts: [
-              { type: "reasoning", text: "two calls" },
-              { type: "tool-call", toolCallId: "c1", toolName: "ls", input: { dir: "." } },
-              { type: "tool-call", toolCallId: "c2", toolName: "cat", input: { file: "x" } },
-            ],
-          },
-          {
-            role: "tool",
-            results: [
-              { toolCallId: "c1", toolName: "ls", content: "a b", isError: false },
-              { toolCallId: "c2", toolName: "cat", content: "no such file", isError: true },
-            ],
-          },
-        ]),
-        new AbortController().signal,
-      ),
-    );
-    assertEquals(fake.chatRequests[0].body.messages, [
-      { role: "user", content: "list and read" },
-      {
-        role: "assistant",
-        content: null,
-        reasoning_content: "two calls",
-        tool_calls: [
-          { id: "c1", type: "function", function: { name: "ls", arguments: '{"dir":"."}' } },
-          { id: "c2", type: "function", function: { name: "cat", arguments: '{"file":"x"}' } },
-        ],
-      },
-      { role: "tool", tool_call_id: "c1", content: "a b" },
-      { role: "tool", tool_call_id: "c2", content: "no such file" },
-    ]);
-  } finally {
-    await fake.close();
-  }
+  await using fake = await startFakeProvider();
+  await collect(
+    providerFor(fake.baseUrl).stream(
+      req([
+        { role: "user", content: "list and read" },
+        {
+          role: "assistant",
+          parts: [
+            { type: "reasoning", text: "two calls" },
+            { type: "tool-call", toolCallId: "c1", toolName: "ls", input: { dir: "." } },
+            { type: "tool-call", toolCallId: "c2", toolName: "cat", input: { file: "x" } },
+          ],
+        },
+        {
+          role: "tool",
+          results: [
+            { toolCallId: "c1", toolName: "ls", content: "a b", isError: false },
+            { toolCallId: "c2", toolName: "cat", content: "no such file", isError: true },
+          ],
+        },
+      ]),
+      new AbortController().signal,
+    ),
+  );
+  assertEquals(fake.chatRequests[0].body.messages, [
+    { role: "user", content: "list and read" },
+    {
+      role: "assistant",
+      content: null,
+      reasoning_content: "two calls",
+      tool_calls: [
+        { id: "c1", type: "function", function: { name: "ls", arguments: '{"dir":"."}' } },
+        { id: "c2", type: "function", function: { name: "cat", arguments: '{"file":"x"}' } },
+      ],
+    },
+    { role: "tool", tool_call_id: "c1", content: "a b" },
+    { role: "tool", tool_call_id: "c2", content: "no such file" },
+  ]);
 });
 
 Deno.test("provider: usage maps cached and reasoning tokens", async () => {
-  const fake = await startFakeProvider();
-  try {
-    fake.script([
-      reasoning("r"),
-      text("ok"),
-      usage({ promptTokens: 1000, completionTokens: 50, cachedTokens: 800, reasoningTokens: 20 }),
-    ]);
-    const parts = await collect(
-      providerFor(fake.baseUrl).stream(req([{ role: "user", content: "x" }]), new AbortController().signal),
-    );
-    assertEquals(parts.filter((p) => p.type === "usage"), [{
-      type: "usage",
-      usage: { inputTokens: 1000, outputTokens: 50, cacheReadTokens: 800, reasoningTokens: 20 },
-    }]);
-  } finally {
-    await fake.close();
-  }
+  await using fake = await startFakeProvider();
+  fake.script([
+    reasoning("r"),
+    text("ok"),
+    usage({ promptTokens: 1000, completionTokens: 50, cachedTokens: 800, reasoningTokens: 20 }),
+  ]);
+  const parts = await collect(
+    providerFor(fake.baseUrl).stream(req([{ role: "user", content: "x" }]), new AbortController().signal),
+  );
+  assertEquals(parts.filter((p) => p.type === "usage"), [{
+    type: "usage",
+    usage: { inputTokens: 1000, outputTokens: 50, cacheReadTokens: 800, reasoningTokens: 20 },
+  }]);
 });
 
 Deno.test("provider: the fake's cache simulation shows through as cacheReadTokens on a repeated prefix", async () => {
-  const fake = await startFakeProvider();
-  try {
-    const provider = providerFor(fake.baseUrl);
-    const signal = new AbortController().signal;
-    const history: ModelMessage[] = [
-      { role: "system", content: "You are helpful. ".repeat(50) },
-      { role: "user", content: "first" },
-    ];
-    const usageOf = (parts: ModelStreamPart[]) =>
-      parts.find((p): p is Extract<ModelStreamPart, { type: "usage" }> => p.type === "usage")!.usage;
-    const cold = usageOf(await collect(provider.stream(req(history), signal)));
-    assertEquals(cold.cacheReadTokens, 0);
-    const warm = usageOf(
-      await collect(provider.stream(
-        req([...history, { role: "assistant", parts: [{ type: "text", text: "reply" }] }, {
-          role: "user",
-          content: "second",
-        }]),
-        signal,
-      )),
-    );
-    assert(warm.cacheReadTokens! > 0 && warm.cacheReadTokens! < warm.inputTokens, JSON.stringify(warm));
-  } finally {
-    await fake.close();
-  }
+  await using fake = await startFakeProvider();
+  const provider = providerFor(fake.baseUrl);
+  const signal = new AbortController().signal;
+  const history: ModelMessage[] = [
+    { role: "system", content: "You are helpful. ".repeat(50) },
+    { role: "user", content: "first" },
+  ];
+  const usageOf = (parts: ModelStreamPart[]) =>
+    parts.find((p): p is Extract<ModelStreamPart, { type: "usage" }> => p.type === "usage")!.usage;
+  const cold = usageOf(await collect(provider.stream(req(history), signal)));
+  assertEquals(cold.cacheReadTokens, 0);
+  const warm = usageOf(
+    await collect(provider.stream(
+      req([...history, { role: "assistant", parts: [{ type: "text", text: "reply" }] }, {
+        role: "user",
+        content: "second",
+      }]),
+      signal,
+    )),
+  );
+  assert(warm.cacheReadTokens! > 0 && warm.cacheReadTokens! < warm.inputTokens, JSON.stringify(warm));
 });
 
 Deno.test("provider: reasoningEffort → reasoning_effort; maxOutputTokens → max_tokens", async () => {
-  const fake = await startFakeProvider();
-  try {
-    const provider = providerFor(fake.baseUrl);
-    const signal = new AbortController().signal;
-    await collect(
-      provider.stream(
-        req([{ role: "user", content: "x" }], { reasoningEffort: "high", maxOutputTokens: 99 }),
-        signal,
-      ),
-    );
-    await collect(provider.stream(req([{ role: "user", content: "x" }]), signal));
-    assertEquals(fake.chatRequests[0].body.reasoning_effort, "high");
-    assertEquals(fake.chatRequests[0].body.max_tokens, 99);
-    assertEquals("reasoning_effort" in fake.chatRequests[1].body, false);
-  } finally {
-    await fake.close();
-  }
+  await using fake = await startFakeProvider();
+  const provider = providerFor(fake.baseUrl);
+  const signal = new AbortController().signal;
+  await collect(
+    provider.stream(
+      req([{ role: "user", content: "x" }], { reasoningEffort: "high", maxOutputTokens: 99 }),
+      signal,
+    ),
+  );
+  await collect(provider.stream(req([{ role: "user", content: "x" }]), signal));
+  assertEquals(fake.chatRequests[0].body.reasoning_effort, "high");
+  assertEquals(fake.chatRequests[0].body.max_tokens, 99);
+  assertEquals("reasoning_effort" in fake.chatRequests[1].body, false);
 });
 
 Deno.test("provider: HTTP 401/403 → auth, 429 → rate_limited, 5xx → provider_unavailable, 404/400", async () => {
-  const fake = await startFakeProvider({ apiKey: KEY });
-  try {
-    const signal = new AbortController().signal;
-    const call = (p: Provider) => () => collect(p.stream(req([{ role: "user", content: "x" }]), signal));
-    const wrongKey = "sk-wrong-key-0000";
-    const e401 = await expectProviderError(
-      call(providerFor(fake.baseUrl, wrongKey)),
-      "auth",
-      /rejected the API key.*DISPATCH_API_KEY/,
-    );
-    assertEquals(e401.status, 401);
-    assert(!e401.message.includes(wrongKey));
+  await using fake = await startFakeProvider({ apiKey: KEY });
+  const signal = new AbortController().signal;
+  const call = (p: Provider) => () => collect(p.stream(req([{ role: "user", content: "x" }]), signal));
+  const wrongKey = "sk-wrong-key-0000";
+  const e401 = await expectProviderError(
+    call(providerFor(fake.baseUrl, wrongKey)),
+    "auth",
+    /rejected the API key.*DISPATCH_API_KEY/,
+  );
+  assertEquals(e401.status, 401);
+  assert(!e401.message.includes(wrongKey));
 
-    const good = providerFor(fake.baseUrl);
-    fake.script([httpError(403, "forbidden")]);
-    await expectProviderError(call(good), "auth", /HTTP 403: forbidden/);
-    fake.script([httpError(429, "Too many requests", { "retry-after": "7" })]);
-    const e429 = await expectProviderError(
-      call(good),
-      "rate_limited",
-      /HTTP 429: Too many requests.*retry after 7s/,
-    );
-    assertEquals(e429.status, 429);
-    fake.script([httpError(500, "internal")]);
-    await expectProviderError(call(good), "provider_unavailable", /HTTP 500: internal/);
-    fake.script([{ type: "http-error", status: 502, body: "<html><body>Bad Gateway</body></html>" }]);
-    await expectProviderError(call(good), "provider_unavailable", /HTTP 502/);
-    fake.script([httpError(404, "The model `fake-model` does not exist")]);
-    await expectProviderError(call(good), "not_found", /model "fake-model" not found/);
-    fake.script([httpError(400, "context length exceeded")]);
-    await expectProviderError(call(good), "bad_request", /context length exceeded/);
-    // no retries: one request per call
-    assertEquals(fake.chatRequests.length, 7);
-  } finally {
-    await fake.close();
-  }
+  const good = providerFor(fake.baseUrl);
+  fake.script([httpError(403, "forbidden")]);
+  await expectProviderError(call(good), "auth", /HTTP 403: forbidden/);
+  fake.script([httpError(429, "Too many requests", { "retry-after": "7" })]);
+  const e429 = await expectProviderError(
+    call(good),
+    "rate_limited",
+    /HTTP 429: Too many requests.*retry after 7s/,
+  );
+  assertEquals(e429.status, 429);
+  fake.script([httpError(500, "internal")]);
+  await expectProviderError(call(good), "provider_unavailable", /HTTP 500: internal/);
+  fake.script([{ type: "http-error", status: 502, body: "<html><body>Bad Gateway</body></html>" }]);
+  await expectProviderError(call(good), "provider_unavailable", /HTTP 502/);
+  fake.script([httpError(404, "The model `fake-model` does not exist")]);
+  await expectProviderError(call(good), "not_found", /model "fake-model" not found/);
+  fake.script([httpError(400, "context length exceeded")]);
+  await expectProviderError(call(good), "bad_request", /context length exceeded/);
+  // no retries: one request per call
+  assertEquals(fake.chatRequests.length, 7);
 });
 
 Deno.test("provider: an error after data started → ProviderError; a dropped connection → provider_unreachable", async () => {
-  const fake = await startFakeProvider();
-  try {
-    const provider = providerFor(fake.baseUrl);
-    const signal = new AbortController().signal;
-    const seen: ModelStreamPart[] = [];
-    fake.script([text("partial"), httpError(503, "overloaded")]);
-    await expectProviderError(
-      async () => {
-        for await (const p of provider.stream(req([{ role: "user", content: "x" }]), signal)) seen.push(p);
-      },
-      "provider_unavailable",
-      /overloaded/,
-    );
-    assertEquals(deltas(seen, "text-delta"), ["partial"]);
+  await using fake = await startFakeProvider();
+  const provider = providerFor(fake.baseUrl);
+  const signal = new AbortController().signal;
+  const seen: ModelStreamPart[] = [];
+  fake.script([text("partial"), httpError(503, "overloaded")]);
+  await expectProviderError(
+    async () => {
+      for await (const p of provider.stream(req([{ role: "user", content: "x" }]), signal)) seen.push(p);
+    },
+    "provider_unavailable",
+    /overloaded/,
+  );
+  assertEquals(deltas(seen, "text-delta"), ["partial"]);
 
-    fake.script([text("partial"), drop()]);
-    await expectProviderError(
-      () => collect(provider.stream(req([{ role: "user", content: "x" }]), signal)),
-      "provider_unreachable",
-      /broke mid-response/,
-    );
-  } finally {
-    await fake.close();
-  }
+  fake.script([text("partial"), drop()]);
+  await expectProviderError(
+    () => collect(provider.stream(req([{ role: "user", content: "x" }]), signal)),
+    "provider_unreachable",
+    /broke mid-response/,
+  );
 });
 
 Deno.test("provider: connection refused → provider_unreachable naming the URL", async () => {
@@ -377,40 +337,36 @@ Deno.test("provider: connection refused → provider_unreachable naming the URL"
 });
 
 Deno.test("provider: abort during a stall (before and after the first chunk) ends the stream within ~100 ms", async () => {
-  const fake = await startFakeProvider();
-  try {
-    const provider = providerFor(fake.baseUrl);
-    for (const script of [[stall()], [text("a"), stall()]]) {
-      fake.script(script);
-      const ac = new AbortController();
-      const parts: ModelStreamPart[] = [];
-      const done = (async () => {
-        for await (const p of provider.stream(req([{ role: "user", content: "x" }]), ac.signal)) {
-          parts.push(p);
-        }
-      })();
-      await fake.waitForRequests(fake.requests.length + 1);
-      await new Promise((r) => setTimeout(r, 50));
-      const abortedAt = performance.now();
-      ac.abort();
-      await done; // ends without throwing
-      const took = performance.now() - abortedAt;
-      assert(took < 100, `stream took ${took.toFixed(0)} ms to end after abort`);
-      assertEquals(parts.some((p) => p.type === "finish"), false);
-    }
-    // already aborted: nothing is sent
+  await using fake = await startFakeProvider();
+  const provider = providerFor(fake.baseUrl);
+  for (const script of [[stall()], [text("a"), stall()]]) {
+    fake.script(script);
     const ac = new AbortController();
+    const parts: ModelStreamPart[] = [];
+    const done = (async () => {
+      for await (const p of provider.stream(req([{ role: "user", content: "x" }]), ac.signal)) {
+        parts.push(p);
+      }
+    })();
+    await fake.waitForRequests(fake.requests.length + 1);
+    await new Promise((r) => setTimeout(r, 50));
+    const abortedAt = performance.now();
     ac.abort();
-    const before = fake.chatRequests.length;
-    assertEquals(await collect(provider.stream(req([{ role: "user", content: "x" }]), ac.signal)), []);
-    assertEquals(fake.chatRequests.length, before);
-  } finally {
-    await fake.close();
+    await done; // ends without throwing
+    const took = performance.now() - abortedAt;
+    assert(took < 100, `stream took ${took.toFixed(0)} ms to end after abort`);
+    assertEquals(parts.some((p) => p.type === "finish"), false);
   }
+  // already aborted: nothing is sent
+  const ac = new AbortController();
+  ac.abort();
+  const before = fake.chatRequests.length;
+  assertEquals(await collect(provider.stream(req([{ role: "user", content: "x" }]), ac.signal)), []);
+  assertEquals(fake.chatRequests.length, before);
 });
 
 Deno.test("provider: listModels reads ids and context windows; errors map like calls", async () => {
-  const fake = await startFakeProvider({
+  await using fake = await startFakeProvider({
     apiKey: KEY,
     models: [
       { id: "a", context_length: 128000 },
@@ -418,27 +374,23 @@ Deno.test("provider: listModels reads ids and context windows; errors map like c
       { id: "org/c" },
     ],
   });
-  try {
-    const provider = providerFor(fake.baseUrl);
-    assertEquals(await provider.listModels(), [
-      { id: "a", contextWindow: 128000 },
-      { id: "b", contextWindow: 64000 },
-      { id: "org/c" },
-    ]);
-    assertEquals(fake.requests.at(-1)!.headers.authorization, `Bearer ${KEY}`);
-    assertEquals(fake.requests.at(-1)!.path, "/v1/models");
+  const provider = providerFor(fake.baseUrl);
+  assertEquals(await provider.listModels(), [
+    { id: "a", contextWindow: 128000 },
+    { id: "b", contextWindow: 64000 },
+    { id: "org/c" },
+  ]);
+  assertEquals(fake.requests.at(-1)!.headers.authorization, `Bearer ${KEY}`);
+  assertEquals(fake.requests.at(-1)!.path, "/v1/models");
 
-    await expectProviderError(() => providerFor(fake.baseUrl, "sk-bad-key").listModels(), "auth");
-    fake.onModels = () => Response.json({ error: { message: "down" } }, { status: 503 });
-    await expectProviderError(() => provider.listModels(), "provider_unavailable", /down/);
-    fake.onModels = () => new Response("<html>", { status: 200 });
-    await expectProviderError(() => provider.listModels(), "invalid_response", /did not answer JSON/);
-    fake.onModels = (_req, signal) =>
-      new Promise((r) => signal.addEventListener("abort", () => r(new Response(""))));
-    await expectProviderError(() => provider.listModels(AbortSignal.timeout(50)), "aborted", /timed out/);
-  } finally {
-    await fake.close();
-  }
+  await expectProviderError(() => providerFor(fake.baseUrl, "sk-bad-key").listModels(), "auth");
+  fake.onModels = () => Response.json({ error: { message: "down" } }, { status: 503 });
+  await expectProviderError(() => provider.listModels(), "provider_unavailable", /down/);
+  fake.onModels = () => new Response("<html>", { status: 200 });
+  await expectProviderError(() => provider.listModels(), "invalid_response", /did not answer JSON/);
+  fake.onModels = (_req, signal) =>
+    new Promise((r) => signal.addEventListener("abort", () => r(new Response(""))));
+  await expectProviderError(() => provider.listModels(AbortSignal.timeout(50)), "aborted", /timed out/);
 });
 
 Deno.test("provider: the API key never shows in errors or in anything logged", async () => {
@@ -498,22 +450,18 @@ Deno.test("provider: toSdkMessages drops empty assistant/tool messages", () => {
 });
 
 Deno.test("provider: listOpenAIModels accepts a bare list and trailing slashes", async () => {
-  const fake = await startFakeProvider();
-  try {
-    fake.onModels = () => Response.json([{ id: "x", max_model_len: 4096 }, { nope: 1 }]);
-    assertEquals(await listOpenAIModels({ id: "t", baseUrl: `${fake.baseUrl}/`, apiKey: "" }), [
-      { id: "x", contextWindow: 4096 },
-    ]);
-    assertEquals(fake.requests[0].headers.authorization, undefined);
-  } finally {
-    await fake.close();
-  }
+  await using fake = await startFakeProvider();
+  fake.onModels = () => Response.json([{ id: "x", max_model_len: 4096 }, { nope: 1 }]);
+  assertEquals(await listOpenAIModels({ id: "t", baseUrl: `${fake.baseUrl}/`, apiKey: "" }), [
+    { id: "x", contextWindow: 4096 },
+  ]);
+  assertEquals(fake.requests[0].headers.authorization, undefined);
 });
 
 // ---------------------------------------------------------------- through the extensions and the kernel
 
 Deno.test("extensions: auth-apikey → credential-store → provider-openai-compat, then a kernel turn with a tool", async () => {
-  const fake = await startFakeProvider({
+  await using fake = await startFakeProvider({
     apiKey: KEY,
     models: [{ id: "fake-model", context_length: 32000 }],
   });
@@ -586,6 +534,5 @@ Deno.test("extensions: auth-apikey → credential-store → provider-openai-comp
     assertEquals(second[2], { role: "tool", tool_call_id: "call_1", content: "bird: pelican" });
   } finally {
     await host.shutdown();
-    await fake.close();
   }
 });

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { ExtensionHost, type ManifestInput, type ToolContext, type ToolHandle } from "../src/kernel/mod.ts";
 import { sandboxedEntry } from "../src/sandbox/mod.ts";
+import { waitGone } from "./process.ts";
 
 const EXTENSIONS = [
   "tool-read-file",
@@ -16,18 +17,8 @@ const EXTENSIONS = [
   "tool-shell",
 ];
 
-async function alive(pid: number): Promise<boolean> {
-  try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
 async function assertGone(pid: number): Promise<void> {
-  for (let i = 0; i < 150 && await alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
-  assert(!(await alive(pid)), `process ${pid} was killed`);
+  assert(await waitGone(pid), `process ${pid} was killed`);
 }
 
 Deno.test("the tools run sandboxed with only their manifest's permissions", async () => {

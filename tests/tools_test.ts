@@ -9,6 +9,7 @@ import * as editFile from "../extensions/tool-edit-file/mod.ts";
 import * as shell from "../extensions/tool-shell/mod.ts";
 import * as grep from "../extensions/tool-grep/mod.ts";
 import * as glob from "../extensions/tool-glob/mod.ts";
+import { waitGone } from "./process.ts";
 
 const EXTENSIONS = [readFile, writeFile, editFile, shell, grep, glob];
 
@@ -518,25 +519,6 @@ Deno.test("glob stops at 1000 files and says so", async () => {
 });
 
 // ---------------------------------------------------------------- run_shell
-
-/** True while `pid` is a live (non-zombie) process. */
-async function alive(pid: number): Promise<boolean> {
-  try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-async function waitGone(pid: number, ms = 3000): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (!(await alive(pid))) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return false;
-}
 
 async function readPid(path: string, ms = 5000): Promise<number> {
   const until = Date.now() + ms;

@@ -1,21 +1,11 @@
 // One turn end to end: the daemon as a subprocess, the fake provider on loopback, driven over HTTP and the CLI.
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { delay, stall, startFakeProvider, text, toolCall, usage } from "./fake_provider.ts";
-import { readNdjson, runCliProcess, startDaemon } from "./daemon.ts";
+import { readNdjson, runCliProcess, startDaemon, startDaemonWithFake } from "./daemon.ts";
 
 const MODEL = "opencode/fake-model";
 
-async function setup(extraEnv: Record<string, string> = {}) {
-  const fake = await startFakeProvider({ apiKey: "sk-test-key-123456" });
-  const env = {
-    DISPATCH_API_KEY: "sk-test-key-123456",
-    DISPATCH_BASE_URL: fake.baseUrl,
-    DISPATCH_MODEL: "fake-model",
-    ...extraEnv,
-  };
-  const daemon = await startDaemon({ env });
-  return { fake, daemon, env };
-}
+const setup = () => startDaemonWithFake("sk-test-key-123456");
 
 const chat = (url: string, body: unknown) =>
   fetch(new URL("/chat", url), {

@@ -1,8 +1,8 @@
 // Cache warming end to end: POST /chat/warm and the timer send the exact prefix the next turn sends (the fake
 // provider's cache simulation shows the hit), with one output token, and never touch the conversation's history.
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { type RecordedRequest, stall, startFakeProvider, text } from "./fake_provider.ts";
-import { type Daemon, readNdjson, startDaemon } from "./daemon.ts";
+import { type RecordedRequest, stall, text } from "./fake_provider.ts";
+import { type Daemon, readNdjson, startDaemonWithFake } from "./daemon.ts";
 import { type Frame, WsClient, wsUrl } from "./ws_client.ts";
 
 const KEY = "sk-test-key-123456";
@@ -17,15 +17,9 @@ const post = (d: Daemon, path: string, body: unknown) =>
 const isWarm = (r: RecordedRequest) => (r.body.max_tokens ?? r.body.max_completion_tokens) === 1;
 
 Deno.test("cache warming", async (t) => {
-  const fake = await startFakeProvider({ apiKey: KEY });
-  const daemon = await startDaemon({
-    env: {
-      DISPATCH_API_KEY: KEY,
-      DISPATCH_BASE_URL: fake.baseUrl,
-      DISPATCH_MODEL: "fake-model",
-      DISPATCH_WARM_TTL_MS: String(TTL_MS),
-      DISPATCH_WARM_MAX_IDLE: "2",
-    },
+  const { fake, daemon } = await startDaemonWithFake(KEY, {
+    DISPATCH_WARM_TTL_MS: String(TTL_MS),
+    DISPATCH_WARM_MAX_IDLE: "2",
   });
   let id = "";
   try {

@@ -1,37 +1,20 @@
 // The surface/chat WebSocket end to end: the daemon as a subprocess, the fake provider, real WebSocket clients
 // (and a raw TCP one that never reads). One daemon per test; scenarios are steps sharing it.
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { reasoning, startFakeProvider, text, toolCall } from "./fake_provider.ts";
-import { startDaemon } from "./daemon.ts";
+import { reasoning, text, toolCall } from "./fake_provider.ts";
+import { startDaemonWithFake } from "./daemon.ts";
+import { LEGACY_EVENT_TYPES } from "../src/contract/ui.ts";
 import { encodeTextFrame, type Frame, rawUpgrade, surfacePortUrl, WsClient, wsUrl } from "./ws_client.ts";
 
 const KEY = "sk-test-key-123456";
-const LEGACY = [
-  "turn-start",
-  "text-delta",
-  "reasoning-delta",
-  "tool-call",
-  "tool-result",
-  "error",
-  "usage",
-  "done",
-  "turn-sealed",
-];
 
-async function setup(env: Record<string, string> = {}) {
-  const fake = await startFakeProvider({ apiKey: KEY });
-  const daemon = await startDaemon({
-    env: {
-      DISPATCH_API_KEY: KEY,
-      DISPATCH_BASE_URL: fake.baseUrl,
-      DISPATCH_MODEL: "fake-model",
-      SURFACE_WS_PORT: "0",
-      DISPATCH_WS_HEARTBEAT_MS: "150",
-      DISPATCH_WS_MAX_BUFFER_BYTES: String(256 * 1024),
-      ...env,
-    },
+function setup(env: Record<string, string> = {}) {
+  return startDaemonWithFake(KEY, {
+    SURFACE_WS_PORT: "0",
+    DISPATCH_WS_HEARTBEAT_MS: "150",
+    DISPATCH_WS_MAX_BUFFER_BYTES: String(256 * 1024),
+    ...env,
   });
-  return { fake, daemon };
 }
 
 const sealed = (cid: string) => (f: Frame) =>
@@ -159,7 +142,7 @@ Deno.test("surfaces and chat over the WebSocket", async (t) => {
           // The sender, a reference-style client, never sees the newer event types; the follower asked for them.
           const aTypes = a.deltas(cid).map((f) => f.event.type);
           const bTypes = b.deltas(cid).map((f) => f.event.type);
-          assert(aTypes.every((type) => LEGACY.includes(type)), aTypes.join(","));
+          assert(aTypes.every((type) => LEGACY_EVENT_TYPES.has(type)), aTypes.join(","));
           assertEquals(bTypes[0], "user-message");
           assert(bTypes.includes("step-complete"), bTypes.join(","));
           // Every frame has its seq: the follower's are 1..N without a gap, the sender's a subset in order.

@@ -5,7 +5,7 @@ import { BootError, type ExtensionContext, type ExtensionModule, invalid } from 
 import { sessionRoutes } from "../../src/contract/session_routes.ts";
 import { ConversationStoreKey } from "../conversation-store/api.ts";
 import { ConversationStatusChanged, OrchestratorKey } from "../session-orchestrator/api.ts";
-import { SurfaceRegistryKey } from "../surface-registry/api.ts";
+import { contributeConversationSurface, SurfaceRegistryKey } from "../surface-registry/api.ts";
 import { HttpServerKey } from "../transport-http/api.ts";
 import { CacheWarmingKey } from "./api.ts";
 import { ACTIONS, SURFACE_ID, Warmer, type WarmerOptions } from "./warmer.ts";
@@ -74,15 +74,10 @@ export function createCacheWarming(options: Partial<WarmerOptions> = {}): Extens
         changed: (conversationId) => void registry.refresh(SURFACE_ID, conversationId).catch(() => {}),
       });
 
-      registry.contribute({
+      const removeSurface = contributeConversationSurface(registry, {
         id: SURFACE_ID,
-        region: "side",
         title: "Cache Warming",
-        scope: "conversation",
-        fields: warmer.fields(undefined),
-      });
-      const detach = registry.attach(SURFACE_ID, {
-        render: ({ conversationId }) => warmer.fields(conversationId),
+        fields: (conversationId) => warmer.fields(conversationId),
         invoke: ({ actionId, payload, conversationId }) => {
           const id = conversationId!;
           switch (actionId) {
@@ -129,8 +124,7 @@ export function createCacheWarming(options: Partial<WarmerOptions> = {}): Extens
       return () => {
         off();
         warmer.stop();
-        detach();
-        registry.withdraw(SURFACE_ID);
+        removeSurface();
       };
     },
   };

@@ -6,7 +6,7 @@ import { type ExtensionContext, invalid, StorageKey } from "../../src/kernel/mod
 import { sessionRoutes } from "../../src/contract/session_routes.ts";
 import { ConversationStoreKey } from "../conversation-store/api.ts";
 import { OrchestratorKey } from "../session-orchestrator/api.ts";
-import { SurfaceRegistryKey } from "../surface-registry/api.ts";
+import { contributeConversationSurface, SurfaceRegistryKey } from "../surface-registry/api.ts";
 import { HttpServerKey } from "../transport-http/api.ts";
 import { MessageQueueKey } from "./api.ts";
 import { CANCEL_ACTION, QueueService, SURFACE_ID } from "./queue.ts";
@@ -47,15 +47,10 @@ export function activate(ctx: ExtensionContext) {
     });
   }
 
-  registry.contribute({
+  const removeSurface = contributeConversationSurface(registry, {
     id: SURFACE_ID,
-    region: "side",
     title: "Message Queue",
-    scope: "conversation",
-    fields: queue.fields(undefined),
-  });
-  const detach = registry.attach(SURFACE_ID, {
-    render: ({ conversationId }) => queue.fields(conversationId),
+    fields: (conversationId) => queue.fields(conversationId),
     invoke: ({ actionId, payload, conversationId }) => {
       if (actionId !== CANCEL_ACTION) {
         throw invalid(
@@ -82,7 +77,6 @@ export function activate(ctx: ExtensionContext) {
   ctx.services.provide(MessageQueueKey, queue);
   return () => {
     removeSource();
-    detach();
-    registry.withdraw(SURFACE_ID);
+    removeSurface();
   };
 }

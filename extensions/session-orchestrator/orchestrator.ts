@@ -116,7 +116,10 @@ export class SessionOrchestrator implements Orchestrator {
     // Recorded before the first await, so a retry racing this one attaches instead of running twice.
     const started = this.#start(conversationId, req).finally(() => this.#reserved.delete(conversationId));
     if (requestId) {
-      this.#byRequest.set(requestId, { conversationId, started: started.then((run) => this.#origin(run)) });
+      const attached = started.then((run) => this.#origin(run));
+      // Only a retry awaits this; without one, a failed start (the caller has it) must not go unhandled.
+      attached.catch(() => {});
+      this.#byRequest.set(requestId, { conversationId, started: attached });
       started.catch(() => this.#byRequest.delete(requestId));
       if (this.#byRequest.size > 1000) this.#byRequest.delete(this.#byRequest.keys().next().value!);
     }

@@ -83,6 +83,40 @@ export interface SurfaceRegistry {
 
 export const SurfaceRegistryKey = defineKey<SurfaceRegistry>("surface-registry");
 
+/** What an in-process extension gives `contributeConversationSurface`. */
+export interface ConversationSurface {
+  id: string;
+  title: string;
+  /** The fields shown for a conversation; for `undefined`, the defaults of conversations not yet rendered. */
+  fields(conversationId: string | undefined): SurfaceField[];
+  invoke(request: InvokeRequest): unknown;
+}
+
+/**
+ * Contributes a per-conversation side surface and attaches its handler (in-process contributors only). Returns
+ * the function that removes it again: detached, then withdrawn.
+ */
+export function contributeConversationSurface(
+  registry: SurfaceRegistry,
+  surface: ConversationSurface,
+): () => void {
+  registry.contribute({
+    id: surface.id,
+    region: "side",
+    title: surface.title,
+    scope: "conversation",
+    fields: surface.fields(undefined),
+  });
+  const detach = registry.attach(surface.id, {
+    render: ({ conversationId }) => surface.fields(conversationId),
+    invoke: (request) => surface.invoke(request),
+  });
+  return () => {
+    detach();
+    registry.withdraw(surface.id);
+  };
+}
+
 /** Every `handlerService` key starts with this. */
 export const HANDLER_SERVICE_PREFIX = "surface-handler:";
 

@@ -3,8 +3,8 @@ import { z } from "zod";
 import type { ExtensionContext } from "../../src/kernel/contracts.ts";
 import { atomicWrite } from "../../src/sdk/fs.ts";
 import { formatBytes, looksBinary, MAX_TEXT_FILE_BYTES, SNIFF_BYTES } from "../../src/sdk/text.ts";
-import { defineTool, fail } from "../../src/sdk/tool.ts";
-import { workspaceOpener } from "../../src/sdk/workspace.ts";
+import { fail } from "../../src/sdk/tool.ts";
+import { defineWorkspaceTool } from "../../src/sdk/workspace_tool.ts";
 
 export { manifest } from "./manifest.ts";
 
@@ -28,16 +28,16 @@ const description = [
 ].join(" ");
 
 export function activate(ctx: ExtensionContext): void {
-  const openWorkspace = workspaceOpener(ctx.config);
-  ctx.tools.register(defineTool({
+  ctx.tools.register(defineWorkspaceTool(ctx.config, {
     name: "edit_file",
     description,
     inputSchema,
-    async execute(input, tctx) {
+    check(input) {
       if (input.oldString === input.newString) {
         fail("oldString and newString are the same; there is nothing to change");
       }
-      const ws = await openWorkspace(tctx.cwd);
+    },
+    async execute(input, ws) {
       const target = await ws.resolve(input.path);
       const name = target.display;
       if (!target.info) fail(`${input.path} does not exist; use write_file to create a file`);

@@ -3,9 +3,10 @@ import { join } from "node:path";
 import { z } from "zod";
 import type { ExtensionContext } from "../../src/kernel/contracts.ts";
 import { globToRegExp, splitGlobBase } from "../../src/sdk/glob.ts";
-import { defineTool, fail } from "../../src/sdk/tool.ts";
+import { fail } from "../../src/sdk/tool.ts";
 import { DEFAULT_SKIP_DIRS, newWalkReport, walkFiles } from "../../src/sdk/walk.ts";
-import { slashedRelative, workspaceOpener } from "../../src/sdk/workspace.ts";
+import { slashedRelative } from "../../src/sdk/workspace.ts";
+import { defineWorkspaceTool } from "../../src/sdk/workspace_tool.ts";
 
 export { manifest } from "./manifest.ts";
 
@@ -29,20 +30,15 @@ const description = [
 ].join(" ");
 
 export function activate(ctx: ExtensionContext): void {
-  const openWorkspace = workspaceOpener(ctx.config);
-  ctx.tools.register(defineTool({
+  ctx.tools.register(defineWorkspaceTool(ctx.config, {
     name: "glob",
     description,
     inputSchema,
-    async execute(input, tctx) {
-      const pattern = input.pattern.replace(/^\.\//, "");
-      if (pattern.startsWith("/")) {
-        fail("the pattern must be relative (e.g. `**/*.ts`); give the folder to search as path");
-      }
-      if (pattern.split("/").includes("..")) {
-        fail("the pattern may not contain `..`; give the folder as path");
-      }
-      const ws = await openWorkspace(tctx.cwd);
+    check(input) {
+      relativePattern(input.pattern);
+    },
+    async execute(input, ws, tctx) {
+      const pattern = relativePattern(input.pattern);
       const top = await ws.resolve(input.path ?? ".");
       if (!top.info) fail(`${input.path} does not exist`);
       if (!top.info.isDirectory) fail(`${top.display} is not a folder; path must be a folder to search in`);
@@ -77,4 +73,16 @@ export function activate(ctx: ExtensionContext): void {
       return [...found, ...(notes.length ? ["", ...notes] : [])].join("\n");
     },
   }));
+}
+
+/** The pattern without a leading `./`; one that could reach outside path fails the call. */
+function relativePattern(pattern: string): string {
+  const relative = pattern.replace(/^\.\//, "");
+  if (relative.startsWith("/")) {
+    fail("the pattern must be relative (e.g. `**/*.ts`); give the folder to search as path");
+  }
+  if (relative.split("/").includes("..")) {
+    fail("the pattern may not contain `..`; give the folder as path");
+  }
+  return relative;
 }

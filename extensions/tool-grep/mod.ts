@@ -9,9 +9,10 @@ import {
   splitLines,
   truncateLine,
 } from "../../src/sdk/text.ts";
-import { defineTool, fail } from "../../src/sdk/tool.ts";
+import { fail } from "../../src/sdk/tool.ts";
 import { DEFAULT_SKIP_DIRS, newWalkReport, type WalkedFile, walkFiles } from "../../src/sdk/walk.ts";
-import { slashedRelative, workspaceOpener } from "../../src/sdk/workspace.ts";
+import { slashedRelative } from "../../src/sdk/workspace.ts";
+import { defineWorkspaceTool } from "../../src/sdk/workspace_tool.ts";
 
 export { manifest } from "./manifest.ts";
 
@@ -41,19 +42,15 @@ const description = [
 ].join(" ");
 
 export function activate(ctx: ExtensionContext): void {
-  const openWorkspace = workspaceOpener(ctx.config);
-  ctx.tools.register(defineTool({
+  ctx.tools.register(defineWorkspaceTool(ctx.config, {
     name: "grep",
     description,
     inputSchema,
-    async execute(input, tctx) {
-      let re: RegExp;
-      try {
-        re = new RegExp(input.pattern);
-      } catch (error) {
-        fail(`invalid regular expression ${JSON.stringify(input.pattern)}: ${(error as Error).message}`);
-      }
-      const ws = await openWorkspace(tctx.cwd);
+    check(input) {
+      patternRegExp(input.pattern);
+    },
+    async execute(input, ws, tctx) {
+      const re = patternRegExp(input.pattern);
       const target = await ws.resolve(input.path ?? ".");
       if (!target.info) fail(`${input.path} does not exist`);
 
@@ -122,4 +119,13 @@ export function activate(ctx: ExtensionContext): void {
       return [...out, ...(notes.length ? ["", ...notes] : [])].join("\n");
     },
   }));
+}
+
+/** The pattern as a RegExp; an invalid one fails the call with the parser's complaint. */
+function patternRegExp(pattern: string): RegExp {
+  try {
+    return new RegExp(pattern);
+  } catch (error) {
+    fail(`invalid regular expression ${JSON.stringify(pattern)}: ${(error as Error).message}`);
+  }
 }

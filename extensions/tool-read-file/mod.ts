@@ -1,8 +1,9 @@
 // read_file: a text file's lines, numbered, one window at a time; or a folder's entries.
 import { z } from "zod";
 import type { ExtensionContext } from "../../src/kernel/contracts.ts";
-import { defineTool, fail } from "../../src/sdk/tool.ts";
-import { type ResolvedPath, workspaceOpener } from "../../src/sdk/workspace.ts";
+import { fail } from "../../src/sdk/tool.ts";
+import type { ResolvedPath } from "../../src/sdk/workspace.ts";
+import { defineWorkspaceTool } from "../../src/sdk/workspace_tool.ts";
 import {
   formatBytes,
   looksBinary,
@@ -44,13 +45,11 @@ const description = [
 ].join(" ");
 
 export function activate(ctx: ExtensionContext): void {
-  const openWorkspace = workspaceOpener(ctx.config);
-  ctx.tools.register(defineTool({
+  ctx.tools.register(defineWorkspaceTool(ctx.config, {
     name: "read_file",
     description,
     inputSchema,
-    async execute(input, tctx) {
-      const ws = await openWorkspace(tctx.cwd);
+    async execute(input, ws) {
       const target = await ws.resolve(input.path);
       if (!target.info) fail(`${input.path} does not exist (looked for ${target.path})`);
       const offset = input.offset ?? 1;

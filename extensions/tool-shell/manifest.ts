@@ -1,4 +1,5 @@
 import type { ManifestInput } from "../../src/kernel/mod.ts";
+import { SHELL_ENV_NAMES } from "./env_names.ts";
 
 export const manifest: ManifestInput = {
   id: "tool-shell",
@@ -12,22 +13,8 @@ export const manifest: ManifestInput = {
     run: ["bash", "unshare"],
     // Resolving and checking the working directory ("$WORKSPACE_ROOTS": the configured workspace roots).
     read: ["$WORKSPACE_ROOTS"],
-    // The variables passed on to commands (see SHELL_ENV_NAMES in mod.ts).
-    env: [
-      "PATH",
-      "HOME",
-      "USER",
-      "LOGNAME",
-      "SHELL",
-      "LANG",
-      "LANGUAGE",
-      "LC_ALL",
-      "LC_CTYPE",
-      "LC_MESSAGES",
-      "TERM",
-      "TMPDIR",
-      "TZ",
-    ],
+    // The variables passed on to commands.
+    env: [...SHELL_ENV_NAMES],
   },
   core: false,
 };

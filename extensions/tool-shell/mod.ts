@@ -7,11 +7,13 @@
 // the daemon logs a warning at start-up and the command can read whatever its user can.
 import { z } from "zod";
 import type { Deactivate, ExtensionContext } from "../../src/kernel/contracts.ts";
-import { defineTool } from "../../src/sdk/tool.ts";
-import { parseProtectedPaths, workspaceOpener } from "../../src/sdk/workspace.ts";
+import { parseProtectedPaths } from "../../src/sdk/workspace.ts";
+import { defineWorkspaceTool } from "../../src/sdk/workspace_tool.ts";
+import { SHELL_ENV_NAMES } from "./env_names.ts";
 import { probeUnshare, runCommand } from "./run.ts";
 
 export { manifest } from "./manifest.ts";
+export { SHELL_ENV_NAMES } from "./env_names.ts";
 export { killGroup, runCommand } from "./run.ts";
 
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -20,23 +22,6 @@ export const MAX_TIMEOUT_MS = 600_000;
 export const OUTPUT_LIMIT = 100_000;
 /** Characters streamed live before live output stops. */
 export const LIVE_LIMIT = 1_000_000;
-
-/** Environment variables passed from the daemon to commands; everything else is dropped. */
-export const SHELL_ENV_NAMES = [
-  "PATH",
-  "HOME",
-  "USER",
-  "LOGNAME",
-  "SHELL",
-  "LANG",
-  "LANGUAGE",
-  "LC_ALL",
-  "LC_CTYPE",
-  "LC_MESSAGES",
-  "TERM",
-  "TMPDIR",
-  "TZ",
-] as const;
 
 const inputSchema = z.object({
   command: z.string().min(1).describe("The bash command line to run, e.g. `deno test -A 2>&1 | tail -n 50`."),
@@ -60,7 +45,6 @@ const description = [
 
 /** Registers run_shell; deactivating kills every command still running (the daemon is shutting down). */
 export async function activate(ctx: ExtensionContext): Promise<Deactivate> {
-  const openWorkspace = workspaceOpener(ctx.config);
   const protectedPaths = parseProtectedPaths(ctx.config);
   const unshareFlags = protectedPaths.length > 0 ? await probeUnshare() : undefined;
   if (protectedPaths.length > 0 && !unshareFlags) {
@@ -68,12 +52,11 @@ export async function activate(ctx: ExtensionContext): Promise<Deactivate> {
   }
   const hide = unshareFlags ? { unshareFlags, paths: protectedPaths } : undefined;
   const running = new Set<{ stop: AbortController; done: Promise<unknown> }>();
-  ctx.tools.register(defineTool({
+  ctx.tools.register(defineWorkspaceTool(ctx.config, {
     name: "run_shell",
     description,
     inputSchema,
-    async execute(input, tctx) {
-      const ws = await openWorkspace(tctx.cwd);
+    async execute(input, ws, tctx) {
       const timeoutMs = input.timeoutMs ?? DEFAULT_TIMEOUT_MS;
       const stop = new AbortController();
       const done = runCommand({

@@ -3,8 +3,8 @@ import { dirname } from "node:path";
 import { z } from "zod";
 import type { ExtensionContext } from "../../src/kernel/contracts.ts";
 import { atomicWrite } from "../../src/sdk/fs.ts";
-import { defineTool, fail } from "../../src/sdk/tool.ts";
-import { workspaceOpener } from "../../src/sdk/workspace.ts";
+import { fail } from "../../src/sdk/tool.ts";
+import { defineWorkspaceTool } from "../../src/sdk/workspace_tool.ts";
 
 export { manifest } from "./manifest.ts";
 
@@ -26,13 +26,11 @@ const description = [
 ].join(" ");
 
 export function activate(ctx: ExtensionContext): void {
-  const openWorkspace = workspaceOpener(ctx.config);
-  ctx.tools.register(defineTool({
+  ctx.tools.register(defineWorkspaceTool(ctx.config, {
     name: "write_file",
     description,
     inputSchema,
-    async execute(input, tctx) {
-      const ws = await openWorkspace(tctx.cwd);
+    async execute(input, ws) {
       const target = await ws.resolve(input.path);
       const name = target.display;
       if (target.info?.isDirectory) fail(`${name} is a folder; write_file writes files`);

@@ -3,6 +3,7 @@
 export * from "./roots.ts";
 export * from "./tool.ts";
 export * from "./workspace.ts";
+export * from "./workspace_tool.ts";
 export * from "./text.ts";
 export * from "./fs.ts";
 export * from "./glob.ts";
