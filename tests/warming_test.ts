@@ -39,6 +39,7 @@ Deno.test("cache warming", async (t) => {
           "cachePct",
           "cacheReadTokens",
           "cacheWriteTokens",
+          "expectedCacheRate",
           "inputTokens",
           "outputTokens",
         ]);
@@ -96,19 +97,19 @@ Deno.test("cache warming", async (t) => {
         const armed = await ws.waitFor((f) =>
           f.type === "update" && f.update.spec.fields[5].payload.nextWarmAt !== null
         );
-        assertEquals(armed.update.spec.fields[2].value, "waiting");
+        assertEquals(armed.update.spec.fields[3].value, "waiting");
         const lastWarmAt = surface.spec.fields[5].payload.lastWarmAt; // the manual warm of the step before
         const warmed = await ws.waitFor(
           (f) => f.type === "update" && f.update.spec.fields[5].payload.lastWarmAt > lastWarmAt,
           { timeoutMs: 3000 },
         );
         assert(Date.now() - started >= TTL_MS * 0.9 - 50, "not before the interval");
-        assertMatch(warmed.update.spec.fields[3].value, /^\d+%$/);
-        assert(parseInt(warmed.update.spec.fields[3].value) > 0, "a cache hit");
+        assertMatch(warmed.update.spec.fields[2].value, /^\d+%$/);
+        assert(parseInt(warmed.update.spec.fields[2].value) > 0, "a cache hit");
 
         // Two automatic warms without a turn, then it rests.
         await ws.waitFor(
-          (f) => f.type === "update" && /stopped after 2 warms/.test(f.update.spec.fields[2].value),
+          (f) => f.type === "update" && /stopped after 2 warms/.test(f.update.spec.fields[3].value),
           {
             timeoutMs: 4000,
           },
@@ -146,7 +147,7 @@ Deno.test("cache warming", async (t) => {
         await toggle(false);
         await toggle(true);
         await post(daemon, `/conversations/${id}/close`, {});
-        await ws.waitFor((f) => f.type === "update" && f.update.spec.fields[2].value === "closed");
+        await ws.waitFor((f) => f.type === "update" && f.update.spec.fields[3].value === "closed");
         const whileClosed = fake.chatRequests.length;
         await new Promise((r) => setTimeout(r, TTL_MS * 1.2));
         assertEquals(fake.chatRequests.length, whileClosed, "no warm while closed");

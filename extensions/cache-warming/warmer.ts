@@ -192,13 +192,14 @@ export class Warmer implements CacheWarming {
         unit: "s",
         action: { actionId: ACTIONS.setInterval },
       },
-      { kind: "stat", id: "state", label: "State", value: this.#describe(conversationId, settings, state) },
+      // The reference frontend reads the first stat not labelled "retention" as the last cache rate.
       {
         kind: "stat",
         id: "last-pct",
         label: "Last Cache %",
         value: state?.lastPct == null ? "—" : `${state.lastPct}%`,
       },
+      { kind: "stat", id: "state", label: "State", value: this.#describe(conversationId, settings, state) },
       { kind: "button", id: "warm-now", label: "Warm now", action: { actionId: ACTIONS.warmNow } },
       {
         kind: "custom",
@@ -276,8 +277,10 @@ export class Warmer implements CacheWarming {
     state.lastWarmAt = clock.now();
     state.lastPct = cachePct;
     state.lastError = undefined;
+    const cached = usage.cacheReadTokens + usage.cacheWriteTokens;
+    const expectedCacheRate = cached > 0 ? Math.round((usage.cacheReadTokens / cached) * 100) : 0;
     this.deps.log.info("warmed", { conversationId, ...usage, cachePct });
-    return { ...usage, cachePct };
+    return { ...usage, cachePct, expectedCacheRate };
   }
 
   /** (Re)arms the timer when warming is on and the conversation is open, idle and under the idle-warm limit. */

@@ -130,6 +130,7 @@ Deno.test("a warm is the prefix, after the prepare-step hooks, plus one tiny mes
     cacheReadTokens: 150,
     cacheWriteTokens: 0,
     cachePct: 75,
+    expectedCacheRate: 100,
   });
   assertEquals(requests.length, 1);
   assertEquals(requests[0].model, "m");
@@ -149,6 +150,8 @@ Deno.test("a warm is the prefix, after the prepare-step hooks, plus one tiny mes
     label: "Last Cache %",
     value: "75%",
   });
+  // The reference frontend takes the first stat not labelled "retention" as the last cache rate.
+  assertEquals(fields.find((f) => f.kind === "stat" && !/retention/i.test(f.label))?.id, "last-pct");
 });
 
 Deno.test("a vetoing hook, a running turn and an unknown conversation refuse the warm", async () => {

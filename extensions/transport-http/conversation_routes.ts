@@ -1,7 +1,7 @@
 // The turn and conversation routes: chat as NDJSON, listing, history, status, last, stop, close, open,
 // metrics, and the per-conversation settings (cwd, model, reasoning effort, title).
 import { type Events, invalid, notFound } from "../../src/kernel/mod.ts";
-import { routes } from "../../src/contract/http.ts";
+import { routes, webClientRoutes } from "../../src/contract/http.ts";
 import type { Conversation, ConversationStore, TurnRecord } from "../conversation-store/api.ts";
 import { type ModelCatalog, UnknownModelError } from "../credential-store/api.ts";
 import {
@@ -11,6 +11,7 @@ import {
   type TurnHandle,
 } from "../session-orchestrator/api.ts";
 import type { HttpServer } from "./api.ts";
+import { noComputer } from "./workspace_routes.ts";
 
 export interface RouteDeps {
   server: HttpServer;
@@ -95,7 +96,13 @@ export function mountConversationRoutes(
     };
   });
 
+  // A tail sync (`sinceSeq` given) of an unknown conversation finds nothing after the cursor, as in the
+  // reference: the web frontend reads the history of a conversation it has just named in `chat.send`, before or
+  // while the daemon creates it, and shows an error on a 404. A plain read of an unknown id stays a 404.
   server.route(routes.history, ({ params, query }) => {
+    if (query.sinceSeq !== undefined && !store.get(params.id)) {
+      return { chunks: [], latestSeq: query.sinceSeq };
+    }
     known(params.id);
     return store.history(params.id, query);
   });
@@ -188,7 +195,47 @@ export function mountConversationRoutes(
     ensure(params.id);
     return { conversationId: params.id, title: store.update(params.id, { title: body.title }).title };
   });
+
+  // ---- settings the reference's web frontend reads and writes
+
+  server.route(webClientRoutes.getCompactPercent, ({ params }) => ({
+    conversationId: params.id,
+    threshold: compactPercentOf(known(params.id).settings[COMPACT_PERCENT_KEY]),
+  }));
+
+  server.route(webClientRoutes.setCompactPercent, ({ params, body }) => {
+    ensure(params.id);
+    const threshold = (body.threshold ?? body.percent)!;
+    store.setSetting(params.id, COMPACT_PERCENT_KEY, threshold);
+    return { conversationId: params.id, threshold };
+  });
+
+  server.route(webClientRoutes.listComputers, () => ({ computers: [] }));
+
+  server.route(webClientRoutes.getComputer, ({ params }) => {
+    known(params.id);
+    return { conversationId: params.id, computerId: null };
+  });
+
+  server.route(webClientRoutes.setComputer, ({ params, body }) => {
+    if (body.computerId !== null) throw noComputer(body.computerId);
+    ensure(params.id);
+    return { conversationId: params.id, computerId: null };
+  });
+
+  const noServers = ({ params }: { params: { id: string } }) => ({
+    conversationId: params.id,
+    cwd: known(params.id).cwd,
+    servers: [],
+  });
+  server.route(webClientRoutes.lspStatus, noServers);
+  server.route(webClientRoutes.mcpStatus, noServers);
 }
+
+/** The per-conversation setting the compact-percent routes keep (read by a compaction extension). */
+export const COMPACT_PERCENT_KEY = "compactPercent";
+const compactPercentOf = (value: unknown) =>
+  typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 100 ? value : 0;
 
 const EFFORTS = ["low", "medium", "high", "xhigh", "max"] as const;
 /** A stored effort the wire does not know (written by an older build) reads as unset. */

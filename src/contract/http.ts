@@ -163,6 +163,39 @@ export const MetricsSchema = z.object({
   turns: z.array(TurnMetricsSchema),
 });
 
+// ---------------------------------------------------------------- settings the reference's web frontend reads
+
+export const CompactPercentSchema = z.object({
+  conversationId: z.string(),
+  /** Auto-compaction trigger, a percentage of the context window; 0: manual only (the default). */
+  threshold: z.number(),
+});
+/** The README says `percent`, the reference's web frontend sends `threshold`: both are accepted. */
+export const SetCompactPercentRequestSchema = z.object({
+  threshold: z.number().int().min(0).max(100).optional(),
+  percent: z.number().int().min(0).max(100).optional(),
+}).refine((b) => b.threshold !== undefined || b.percent !== undefined, {
+  message: "threshold (or percent) is required: a whole number 0..100",
+  path: ["threshold"],
+});
+/** Dispatch runs tools on this machine only: no remote computers, so these answer the local choice. */
+export const ComputerListSchema = z.object({ computers: z.array(z.never()) });
+export const ConversationComputerSchema = z.object({
+  conversationId: z.string(),
+  computerId: z.null().describe("always null: tools run locally"),
+});
+export const SetComputerRequestSchema = z.object({
+  /** Only null (local) is accepted. */
+  computerId: z.string().max(256).nullable(),
+});
+export const SetWorkspaceDefaultComputerRequestSchema = SetComputerRequestSchema;
+/** Language / MCP servers attached to a conversation's cwd: Dispatch attaches none. */
+export const ServerStatusSchema = z.object({
+  conversationId: z.string(),
+  cwd: z.string().nullable(),
+  servers: z.array(z.never()),
+});
+
 // ---------------------------------------------------------------- compaction (served by a later extension)
 
 export const CompactSchema = z.object({
@@ -179,6 +212,8 @@ export const WorkspaceSchema = z.object({
   title: z.string(),
   /** Where its conversations work when they have no cwd of their own. */
   defaultCwd: z.string().nullable(),
+  /** The reference's remote-computer default; Dispatch runs tools locally, so always null. */
+  defaultComputerId: z.null(),
   createdAt: z.number(),
   lastActivityAt: z.number(),
   /** Conversations in it, closed ones included. */
@@ -446,6 +481,80 @@ export const routes = {
   }),
 };
 export type Routes = typeof routes;
+
+/**
+ * Routes the reference's web frontend calls for features Dispatch does not have (remote computers, language and
+ * MCP servers) or keeps only as a setting (the auto-compaction threshold). Served so that frontend reads honest
+ * answers (no computers, no servers) instead of errors.
+ */
+export const webClientRoutes = {
+  getCompactPercent: route({
+    method: "GET",
+    path: "/conversations/:id/compact-percent",
+    summary: "The conversation's auto-compaction threshold (0: manual only)",
+    params: IdParams,
+    response: CompactPercentSchema,
+    errors: notFound,
+  }),
+  setCompactPercent: route({
+    method: "PUT",
+    path: "/conversations/:id/compact-percent",
+    summary:
+      "Set the auto-compaction threshold, body `{threshold}` or `{percent}` (creates the conversation if new)",
+    params: IdParams,
+    body: SetCompactPercentRequestSchema,
+    response: CompactPercentSchema,
+  }),
+  listComputers: route({
+    method: "GET",
+    path: "/computers",
+    summary: "Remote computers tools may run on: none (Dispatch runs tools locally)",
+    response: ComputerListSchema,
+  }),
+  getComputer: route({
+    method: "GET",
+    path: "/conversations/:id/computer",
+    summary: "The computer the conversation's tools run on: null, this machine",
+    params: IdParams,
+    response: ConversationComputerSchema,
+    errors: notFound,
+  }),
+  setComputer: route({
+    method: "PUT",
+    path: "/conversations/:id/computer",
+    summary: "Choose where tools run: only null (this machine) is accepted",
+    params: IdParams,
+    body: SetComputerRequestSchema,
+    response: ConversationComputerSchema,
+    errors: { 400: "unknown computer (only null, this machine, is served)" },
+  }),
+  setWorkspaceDefaultComputer: route({
+    method: "PUT",
+    path: "/workspaces/:id/default-computer",
+    summary: "A workspace's default computer: only null (this machine) is accepted",
+    params: WorkspaceParams,
+    body: SetWorkspaceDefaultComputerRequestSchema,
+    response: WorkspaceSchema,
+    errors: { ...noWorkspace, 400: "unknown computer (only null, this machine, is served)" },
+  }),
+  lspStatus: route({
+    method: "GET",
+    path: "/conversations/:id/lsp",
+    summary: "Language servers attached to the conversation's cwd: none",
+    params: IdParams,
+    response: ServerStatusSchema,
+    errors: notFound,
+  }),
+  mcpStatus: route({
+    method: "GET",
+    path: "/conversations/:id/mcp",
+    summary: "MCP servers attached to the conversation's cwd: none",
+    params: IdParams,
+    response: ServerStatusSchema,
+    errors: notFound,
+  }),
+};
+export type WebClientRoutes = typeof webClientRoutes;
 
 /** Routes a later extension serves (compaction); clients call them and get a 404 `no_route` until then. */
 export const compactionRoutes = {

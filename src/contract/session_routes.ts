@@ -55,6 +55,8 @@ export const WarmResponseSchema = z.object({
   cacheWriteTokens: z.number(),
   /** cacheReadTokens / inputTokens, as a whole percentage 0..100. */
   cachePct: z.number(),
+  /** cacheReadTokens / (cacheReadTokens + cacheWriteTokens), as a whole percentage 0..100 (0 when both are 0). */
+  expectedCacheRate: z.number(),
 });
 export type WarmResponse = z.infer<typeof WarmResponseSchema>;
 
