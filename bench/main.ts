@@ -60,7 +60,7 @@ await new Promise((r) => setTimeout(r, 500));
 const idleRss = await rssMb(daemon.child.pid);
 
 // Warm both paths (JIT, connection pools) before measuring.
-for (let i = 0; i < 5; i++) {
+for (let i = 0; i < 30; i++) {
   await direct(deltas(5));
   await turn(daemon.url, deltas(5));
 }
