@@ -7,18 +7,12 @@ import { type Frame, surfacePortUrl, WsClient } from "./ws_client.ts";
 
 const KEY = "sk-web-client-compat-1234";
 const ORIGIN = "http://localhost:24204";
-/** What the frontend handles inside `chat.delta` (anything else breaks its page). */
-const LEGACY = [
-  "turn-start",
-  "text-delta",
-  "reasoning-delta",
-  "tool-call",
-  "tool-result",
-  "error",
-  "usage",
-  "done",
-]
-  .concat("turn-sealed");
+/**
+ * What the frontend handles inside `chat.delta` (anything else breaks its page). Written out, not imported from
+ * src/contract/ui.ts: this is the client's list, and the server's must not drift from it.
+ */
+const LEGACY = "turn-start text-delta reasoning-delta tool-call tool-result error usage done turn-sealed"
+  .split(" ");
 
 /** A browser `fetch` from the frontend's origin; JSON bodies carry the content type as the frontend sets it. */
 function web(d: Daemon, path: string, method = "GET", body?: unknown): Promise<Response> {
