@@ -114,7 +114,10 @@ export class SessionOrchestrator implements Orchestrator {
     const conversationId = req.conversationId ?? this.#newId();
     this.#reserve(conversationId);
     // Recorded before the first await, so a retry racing this one attaches instead of running twice.
-    const started = this.#start(conversationId, req).finally(() => this.#reserved.delete(conversationId));
+    const started = this.#start(conversationId, req).finally(() => {
+      this.#reserved.delete(conversationId);
+      this.#cancelled.delete(conversationId); // a stop that came too late to matter is not kept for the next turn
+    });
     if (requestId) {
       const attached = started.then((run) => this.#origin(run));
       // Only a retry awaits this; without one, a failed start (the caller has it) must not go unhandled.
