@@ -1,7 +1,7 @@
-import { type ExtensionContext, type ExtensionModule, invalid } from "../../src/kernel/mod.ts";
+import type { ExtensionContext, ExtensionModule } from "../../src/kernel/mod.ts";
 import { routes } from "../../src/contract/http.ts";
 import { openApiDocument } from "../../src/contract/openapi.ts";
-import { isInside, workspaceRoots } from "../../src/sdk/roots.ts";
+import { directoryChecker, workspaceRoots } from "../../src/sdk/roots.ts";
 import { ConversationStoreKey } from "../conversation-store/api.ts";
 import { ModelCatalogKey } from "../credential-store/api.ts";
 import { OrchestratorKey } from "../session-orchestrator/api.ts";
@@ -60,23 +60,5 @@ export function createTransportHttp(options: HttpOptions): ExtensionModule {
       ctx.services.provide(HttpServerKey, server);
       return () => shutdown.abort();
     },
-  };
-}
-
-/** A directory a client names must be absolute, exist, and lie inside a workspace root (symlinks resolved). */
-export function directoryChecker(roots: string[]): (path: string) => Promise<string> {
-  return async (path) => {
-    if (!path.startsWith("/")) throw invalid("bad_cwd", `"${path}" is not an absolute path`);
-    let real: string;
-    try {
-      real = await Deno.realPath(path);
-      if (!(await Deno.stat(real)).isDirectory) throw new Error("not a directory");
-    } catch {
-      throw invalid("bad_cwd", `"${path}" is not an existing directory`);
-    }
-    if (!roots.some((root) => isInside(real, root))) {
-      throw invalid("bad_cwd", `"${path}" is outside the workspace roots (${roots.join(", ")})`);
-    }
-    return real;
   };
 }
