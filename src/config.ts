@@ -2,7 +2,7 @@
 // handed only to the core extensions that need them; `public` is what every extension may see.
 import { resolve } from "node:path";
 import { z } from "zod";
-import { parseDotenv } from "../extensions/auth-apikey/dotenv.ts";
+import { mergeEnv, parseDotenv } from "./dotenv.ts";
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -63,10 +63,8 @@ export function loadConfig(
     }
   }
   // Empty values count as unset, as in most shells' `VAR= cmd`.
-  const merged: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries({ ...fileVars, ...env })) {
-    if (v !== undefined && v !== "") merged[k] = v;
-  }
+  const merged: Record<string, string> = {};
+  for (const [k, v] of Object.entries(mergeEnv(fileVars, env))) if (v !== "") merged[k] = v;
 
   const parsed = EnvSchema.safeParse(merged);
   if (!parsed.success) {

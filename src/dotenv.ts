@@ -122,19 +122,6 @@ function countNewlines(s: string): number {
   return n;
 }
 
-/** Reads and parses a `.env` file; a missing file is an empty environment. */
-export async function readDotenv(
-  path: string,
-  onProblem?: (problem: DotenvProblem) => void,
-): Promise<Record<string, string>> {
-  try {
-    return parseDotenv(await Deno.readTextFile(path), onProblem);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return {};
-    throw error;
-  }
-}
-
 /** `.env` values overlaid by the process environment (the process environment wins). */
 export function mergeEnv(
   dotenv: Record<string, string>,

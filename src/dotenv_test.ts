@@ -1,5 +1,5 @@
-import { assertEquals } from "../../tests/assert.ts";
-import { type DotenvProblem, mergeEnv, parseDotenv, readDotenv } from "./dotenv.ts";
+import { assertEquals } from "../tests/assert.ts";
+import { type DotenvProblem, mergeEnv, parseDotenv } from "./dotenv.ts";
 
 Deno.test("dotenv: plain assignments, blanks, comments, export prefix", () => {
   const env = parseDotenv([
@@ -70,17 +70,6 @@ Deno.test("dotenv: malformed lines are skipped and reported", () => {
   // The unterminated quote swallows nothing: that line is skipped, parsing resumes on the next one.
   assertEquals(env, { GOOD: "1", LAST: "ok" });
   assertEquals(problems.map((p) => p.line), [2, 3, 4]);
-});
-
-Deno.test("dotenv: readDotenv of a missing file is empty; a real file parses", async () => {
-  assertEquals(await readDotenv("/nonexistent/definitely/.env"), {});
-  const path = await Deno.makeTempFile({ suffix: ".env" });
-  try {
-    await Deno.writeTextFile(path, "X=1\nexport Y='2'\n");
-    assertEquals(await readDotenv(path), { X: "1", Y: "2" });
-  } finally {
-    await Deno.remove(path);
-  }
 });
 
 Deno.test("dotenv: mergeEnv lets the process environment win", () => {
