@@ -188,10 +188,9 @@ Deno.test("CLI: every command against a running daemon", async (t) => {
     });
 
     await t.step("compact ID calls the route and reports its absence clearly", async () => {
+      // Compaction is a later issue: until its extension serves the route, the CLI says so in one line.
       const r = await cli("compact", first);
-      const served = (await api("GET", "/openapi.json")).paths["/conversations/{id}/compact"];
-      if (served) assertEquals(r.code, 0, r.stderr);
-      else assertOneLineError(r, /does not serve POST \/conversations\/:id\/compact/);
+      assertOneLineError(r, /does not serve POST \/conversations\/:id\/compact/);
     });
 
     await t.step("open ID asks frontends to show it (and reopens a closed one)", async () => {
@@ -214,11 +213,6 @@ Deno.test("CLI: every command against a running daemon", async (t) => {
     await t.step("send ID --queue --open enqueues without waiting", async () => {
       fake.script([text("queued answer")]);
       const r = await cli("send", first, "--text", "when you can", "--queue", "--open", "--effort", "high");
-      const served = (await api("GET", "/openapi.json")).paths["/conversations/{id}/queue"];
-      if (!served) {
-        assertOneLineError(r, /does not serve POST \/conversations\/:id\/queue/);
-        return;
-      }
       assertEquals(r.code, 0, r.stderr);
       assertMatch(r.stdout.trim(), new RegExp(`^(started a turn in|queued in) ${first}`));
       assertEquals((await api("GET", `/conversations/${first}/reasoning-effort`)).reasoningEffort, "high");

@@ -114,7 +114,7 @@ Deno.test("the reference web frontend works against the daemon unchanged", async
       assert(url, "the dedicated socket port is logged");
       ws = await WsClient.connect(url, { headers: { origin: ORIGIN } });
       const catalog = ws.frames.find((f) => f.type === "catalog")!;
-      assert(Array.isArray(catalog.catalog));
+      assert(Array.isArray(catalog.catalog) && catalog.catalog.length > 0, "the catalog lists surfaces");
       for (const entry of catalog.catalog) {
         assertEquals(typeof entry.id, "string");
         assertEquals(typeof entry.region, "string");
@@ -198,7 +198,7 @@ Deno.test("the reference web frontend works against the daemon unchanged", async
       assertEquals(turn.turnId, turnId);
       assertEquals(typeof turn.usage.inputTokens, "number");
       assertEquals(typeof turn.usage.outputTokens, "number");
-      assert(Array.isArray(turn.steps));
+      assert(Array.isArray(turn.steps) && turn.steps.length > 0, "the turn has its steps");
       for (const step of turn.steps) assertEquals(typeof step.stepId, "string");
     });
 
