@@ -3,6 +3,9 @@
 import { parseArgs } from "node:util";
 import { startFakeProvider, text } from "../tests/fake_provider.ts";
 import { startDaemon } from "../tests/daemon.ts";
+import { createOpenAICompatProvider } from "../extensions/provider-openai-compat/openai_stream.ts";
+import { openSqlite } from "../extensions/storage-sqlite/mod.ts";
+import { openConversationStore } from "../extensions/conversation-store/store.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -15,13 +18,16 @@ const fake = await startFakeProvider();
 const deltas = (n: number) => Array.from({ length: n }, (_, i) => text(`w${i} `));
 
 /** One streamed completion straight from the fake provider, read to the end. */
-async function direct(steps: ReturnType<typeof text>[]): Promise<number> {
+async function direct(
+  steps: ReturnType<typeof text>[],
+  messages: { role: string; content: string }[] = [{ role: "user", content: "hi" }],
+): Promise<number> {
   fake.script(steps);
   const t0 = performance.now();
   const res = await fetch(`${fake.baseUrl}/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model: "m", stream: true, messages: [{ role: "user", content: "hi" }] }),
+    body: JSON.stringify({ model: "m", stream: true, messages }),
   });
   await res.text();
   return performance.now() - t0;
@@ -80,17 +86,27 @@ rows.push([
   (median(daemonShort) / median(directShort)).toFixed(2),
 ]);
 
-// A long history: 50 turns in one conversation, then the 51st is measured.
+// A long history: 50 turns in one conversation, then the 51st is measured against a direct request carrying
+// a prompt of the same shape (50 user/assistant pairs plus the new message).
 const longId = "bench-long-history";
 for (let i = 0; i < 50; i++) await turn(daemon.url, deltas(20), longId);
+const reply20 = deltas(20).map((d) => (d as { text: string }).text).join("");
+const longPrompt = Array.from({ length: 50 }, () => [
+  { role: "user", content: "hi" },
+  { role: "assistant", content: reply20 },
+]).flat().concat({ role: "user", content: "hi" });
 const longTimes: number[] = [];
-for (let i = 0; i < 10; i++) longTimes.push(await turn(daemon.url, deltas(5), longId));
+const directLong: number[] = [];
+for (let i = 0; i < 10; i++) {
+  directLong.push(await direct(deltas(5), longPrompt));
+  longTimes.push(await turn(daemon.url, deltas(5), longId));
+}
 rows.push([
   "turn on a 50-turn history x10",
-  median(directShort).toFixed(2),
+  median(directLong).toFixed(2),
   median(longTimes).toFixed(2),
-  `+${(median(longTimes) - median(directShort)).toFixed(2)} ms`,
-  (median(longTimes) / median(directShort)).toFixed(2),
+  `+${(median(longTimes) - median(directLong)).toFixed(2)} ms`,
+  (median(longTimes) / median(directLong)).toFixed(2),
 ]);
 
 // Streaming rate: one reply of 2000 deltas.
@@ -121,6 +137,35 @@ rows.push([
 const loadedRss = await rssMb(daemon.child.pid);
 
 await daemon.stop();
+
+// Two parts of the overhead, measured in-process: the AI SDK's handling of one short streamed call, and one
+// stored event (a SQLite transaction that logs it and folds it into history).
+const provider = createOpenAICompatProvider({ id: "bench", baseUrl: fake.baseUrl, apiKey: "sk-bench" });
+const sdkTimes: number[] = [];
+for (let i = 0; i < TURNS + 20; i++) {
+  fake.script(deltas(5));
+  const t = performance.now();
+  for await (
+    const _ of provider.stream(
+      { model: "m", messages: [{ role: "user", content: "hi" }], tools: [] },
+      new AbortController().signal,
+    )
+  ) {
+    // drain
+  }
+  if (i >= 20) sdkTimes.push(performance.now() - t);
+}
+const dbDir = await Deno.makeTempDir({ prefix: "dispatch-bench-" });
+const { store } = openConversationStore(openSqlite(`${dbDir}/conversations.sqlite`));
+const conversation = store.create({});
+store.beginTurn(conversation.id, "t1", "m");
+const EVENTS = 2000;
+const storeStart = performance.now();
+for (let i = 0; i < EVENTS; i++) {
+  store.appendEvent({ type: "text-delta", conversationId: conversation.id, turnId: "t1", delta: `w${i} ` });
+}
+const perEventUs = ((performance.now() - storeStart) / EVENTS) * 1000;
+await Deno.remove(dbDir, { recursive: true });
 await fake.close();
 
 const table = (head: string[], body: string[][]) => {
@@ -137,4 +182,6 @@ console.log(table(["measure", "value"], [
   ["idle RSS after start", `${idleRss.toFixed(1)} MB`],
   ["RSS after the runs above", `${loadedRss.toFixed(1)} MB`],
   ["p95 short turn via daemon", `${p95(daemonShort).toFixed(2)} ms`],
+  ["AI SDK, one short streamed call (in-process, median)", `${median(sdkTimes).toFixed(2)} ms`],
+  ["one stored event (in-process, mean of 2000 deltas)", `${perEventUs.toFixed(0)} µs`],
 ]));
