@@ -2,6 +2,7 @@
 // once (the storage caches them by text). History is folded from events as they are appended, so a crash
 // loses at most the event being written: partial streamed text is already in its chunk.
 import {
+  addUsage,
   type AgentEvent,
   AgentEventSchema,
   type Chunk,
@@ -9,6 +10,7 @@ import {
   ChunkRoleSchema,
   ChunkSchema,
   type Clock,
+  describeZodError,
   type SqlDatabase,
   type SqlValue,
   type StoredChunk,
@@ -291,7 +293,7 @@ export class SqliteConversationStore implements ConversationStore {
   appendEvent(event: AgentEvent): number {
     const parsed = AgentEventSchema.safeParse(event);
     if (!parsed.success) {
-      const why = parsed.error.issues.map((i) => `${i.path.join(".") || "event"}: ${i.message}`).join("; ");
+      const why = describeZodError(parsed.error, "event");
       throw new InvalidInputError(`invalid event: ${why}`);
     }
     const now = this.#clock.now();
@@ -698,22 +700,6 @@ function parseObject(json: SqlValue): Record<string, unknown> {
   } catch {
     return {};
   }
-}
-
-function addUsage(a: Usage, b: Usage): Usage {
-  const sum = (x?: number, y?: number) =>
-    x === undefined && y === undefined ? undefined : (x ?? 0) + (y ?? 0);
-  const out: Usage = {
-    inputTokens: a.inputTokens + b.inputTokens,
-    outputTokens: a.outputTokens + b.outputTokens,
-  };
-  const cacheReadTokens = sum(a.cacheReadTokens, b.cacheReadTokens);
-  const cacheWriteTokens = sum(a.cacheWriteTokens, b.cacheWriteTokens);
-  const reasoningTokens = sum(a.reasoningTokens, b.reasoningTokens);
-  if (cacheReadTokens !== undefined) out.cacheReadTokens = cacheReadTokens;
-  if (cacheWriteTokens !== undefined) out.cacheWriteTokens = cacheWriteTokens;
-  if (reasoningTokens !== undefined) out.reasoningTokens = reasoningTokens;
-  return out;
 }
 
 // ---------------------------------------------------------------- validation

@@ -1,7 +1,7 @@
 // The turn and conversation routes: chat as NDJSON, listing, history, status, last, stop, close, open,
 // metrics, and the per-conversation settings (cwd, model, reasoning effort, title).
 import { type Events, invalid, notFound } from "../../src/kernel/mod.ts";
-import { routes, webClientRoutes } from "../../src/contract/http.ts";
+import { ReasoningEffortSchema, routes, webClientRoutes } from "../../src/contract/http.ts";
 import type { Conversation, ConversationStore, TurnRecord } from "../conversation-store/api.ts";
 import { type ModelCatalog, UnknownModelError } from "../credential-store/api.ts";
 import {
@@ -237,7 +237,7 @@ export const COMPACT_PERCENT_KEY = "compactPercent";
 const compactPercentOf = (value: unknown) =>
   typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 100 ? value : 0;
 
-const EFFORTS = ["low", "medium", "high", "xhigh", "max"] as const;
+const EFFORTS = ReasoningEffortSchema.options;
 /** A stored effort the wire does not know (written by an older build) reads as unset. */
 const effortOf = (value: string | null) => EFFORTS.find((e) => e === value) ?? null;
 

@@ -2,7 +2,7 @@
 import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
 import { z } from "zod";
-import { DispatchError, type Logger } from "../../src/kernel/mod.ts";
+import { describeZodError, DispatchError, type Logger } from "../../src/kernel/mod.ts";
 import type { RouteDef } from "../../src/contract/route.ts";
 import type { HttpServer, RouteHandler } from "./api.ts";
 
@@ -160,9 +160,7 @@ function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: strin
   if (!schema) return undefined as T;
   const out = schema.safeParse(value ?? {});
   if (out.success) return out.data;
-  const detail = out.error.issues.slice(0, 5).map((i) =>
-    `${i.path.length ? i.path.join(".") : where}: ${i.message}`
-  ).join("; ");
+  const detail = describeZodError(out.error, where, 5);
   throw new HttpError(status, `invalid_${where}`, `invalid ${where}: ${detail}`);
 }
 

@@ -1,7 +1,7 @@
 // The CLI: a line-oriented HTTP client of a running daemon. Errors are one line and a non-zero exit.
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { compactionRoutes, type ConversationView, routes } from "../contract/http.ts";
+import { compactionRoutes, type ConversationView, ReasoningEffortSchema, routes } from "../contract/http.ts";
 import { sessionRoutes } from "../contract/session_routes.ts";
 import { CliError, DispatchClient } from "./client.ts";
 import { USAGE } from "./usage.ts";
@@ -34,7 +34,7 @@ const FLAGS = {
 
 type Flag = keyof typeof FLAGS;
 
-const EFFORTS = ["low", "medium", "high", "xhigh", "max"];
+const EFFORTS: readonly string[] = ReasoningEffortSchema.options;
 
 interface Run {
   client: DispatchClient;

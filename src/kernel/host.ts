@@ -12,7 +12,7 @@ import type {
 } from "./contracts.ts";
 import { ManifestSchema } from "./contracts.ts";
 import { EventBus, HookBus, ServiceRegistry } from "./bus.ts";
-import { ToolRegistry } from "./tools.ts";
+import { describeZodError, ToolRegistry } from "./tools.ts";
 import { errorMessage } from "./run_turn.ts";
 
 export interface ExtensionEntry {
@@ -77,9 +77,7 @@ export class ExtensionHost {
       const parsed = ManifestSchema.safeParse(entry.manifest);
       const id = String((entry.manifest as { id?: unknown })?.id ?? "?");
       if (!parsed.success) {
-        const why = `invalid manifest: ${
-          parsed.error.issues.map((i) => `${i.path.join(".") || "manifest"}: ${i.message}`).join("; ")
-        }`;
+        const why = `invalid manifest: ${describeZodError(parsed.error, "manifest")}`;
         if ((entry.manifest as { core?: unknown })?.core === true) {
           throw new BootError(`extension ${id}: ${why}`);
         }

@@ -3,7 +3,7 @@
 // The loop never throws for a tool's failure: the model reads the error as the tool's result.
 import type { Clock, ModelMessage, Provider, ToolHandle, ToolResultPart } from "./contracts.ts";
 import { ProviderError } from "./contracts.ts";
-import type { AgentEvent, AgentEventOf, DoneReason, Usage } from "./wire.ts";
+import { addUsage, type AgentEvent, type AgentEventOf, type DoneReason, type Usage } from "./wire.ts";
 import { defineKey, type Hooks, isVeto, type Veto } from "./bus.ts";
 import { Channel } from "./channel.ts";
 
@@ -69,7 +69,7 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOu
   const started = clock.now();
   const messages = [...input.messages];
   const firstAdded = messages.length;
-  const total: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+  let total: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
   let contextSize: number | undefined;
 
   const finish = (reason: DoneReason): AgentEventOf<"done"> => ({
@@ -186,7 +186,7 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOu
             yield { type: "tool-call", ...ids, stepId, ...parts.calls.at(-1)! };
             break;
           case "usage":
-            addUsage(total, part.usage);
+            total = addUsage(total, part.usage);
             contextSize = part.usage.inputTokens + part.usage.outputTokens;
             yield { type: "usage", ...ids, stepId, usage: part.usage };
             break;
@@ -344,16 +344,6 @@ async function runOneTool(
     return { ...base, content: result.content, isError: result.isError ?? false };
   } catch (error) {
     return fail(signal.aborted ? "aborted while the tool ran" : `tool failed: ${errorMessage(error)}`);
-  }
-}
-
-function addUsage(total: Usage, u: Usage): void {
-  total.inputTokens += u.inputTokens;
-  total.outputTokens += u.outputTokens;
-  total.cacheReadTokens = (total.cacheReadTokens ?? 0) + (u.cacheReadTokens ?? 0);
-  total.cacheWriteTokens = (total.cacheWriteTokens ?? 0) + (u.cacheWriteTokens ?? 0);
-  if (u.reasoningTokens !== undefined) {
-    total.reasoningTokens = (total.reasoningTokens ?? 0) + u.reasoningTokens;
   }
 }
 

@@ -25,9 +25,13 @@ export function toolHandle<I>(tool: Tool<I>): ToolHandle {
   };
 }
 
-/** One line per problem, naming the argument, so a model can correct its call. */
-export function describeZodError(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? i.path.join(".") : "input"}: ${i.message}`).join("; ");
+/**
+ * One line per problem, naming the argument, so a model (or a person) can correct it. `whole` names the value
+ * itself when a problem has no path; `max` caps how many problems are listed.
+ */
+export function describeZodError(error: z.ZodError, whole = "input", max = Infinity): string {
+  return error.issues.slice(0, max).map((i) => `${i.path.length ? i.path.join(".") : whole}: ${i.message}`)
+    .join("; ");
 }
 
 export interface Tools {

@@ -11,6 +11,23 @@ export const UsageSchema = z.object({
 });
 export type Usage = z.infer<typeof UsageSchema>;
 
+/** The sum of two usages; optional counts stay absent when neither side has them. */
+export function addUsage(a: Usage, b: Usage): Usage {
+  const sum = (x?: number, y?: number) =>
+    x === undefined && y === undefined ? undefined : (x ?? 0) + (y ?? 0);
+  const out: Usage = {
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+  };
+  const cacheReadTokens = sum(a.cacheReadTokens, b.cacheReadTokens);
+  const cacheWriteTokens = sum(a.cacheWriteTokens, b.cacheWriteTokens);
+  const reasoningTokens = sum(a.reasoningTokens, b.reasoningTokens);
+  if (cacheReadTokens !== undefined) out.cacheReadTokens = cacheReadTokens;
+  if (cacheWriteTokens !== undefined) out.cacheWriteTokens = cacheWriteTokens;
+  if (reasoningTokens !== undefined) out.reasoningTokens = reasoningTokens;
+  return out;
+}
+
 export const DoneReasonSchema = z.enum(["stop", "aborted", "max-steps", "error"]);
 export type DoneReason = z.infer<typeof DoneReasonSchema>;
 
