@@ -33,13 +33,12 @@ import {
   type Workspace,
   type WorkspacePatch,
 } from "./api.ts";
+import { WORKSPACE_ID } from "../../src/contract/http.ts";
 import { migrate } from "./schema.ts";
 import { reconcile, type Repairs, type RunningTurnState } from "./reconcile.ts";
 
 const STATUSES: readonly ConversationStatus[] = ["active", "idle", "closed"];
 const END_STATUSES: readonly TurnStatus[] = ["done", "aborted", "error", "interrupted"];
-/** Workspace ids are slugs (WIRE.md). */
-const WORKSPACE_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 const MAX_ID_LENGTH = 256;
 const MAX_TITLE_LENGTH = 1000;
 const MAX_WORKSPACE_TITLE_LENGTH = 200;

@@ -21,7 +21,7 @@ import * as throughput from "../throughput-store/mod.ts";
 import { manifest } from "./manifest.ts";
 import { createTransportHttp } from "./mod.ts";
 import { HttpServerKey } from "./api.ts";
-import { pathRegexForTest } from "./server.ts";
+import { pathRegex } from "./server.ts";
 
 async function boot() {
   const fake = await startFakeProvider();
@@ -155,10 +155,10 @@ Deno.test("the OpenAPI document covers every route the server answers, each with
 });
 
 Deno.test("405 patterns match concrete paths segment by segment", () => {
-  const re = pathRegexForTest("/conversations/:id/cwd");
+  const re = pathRegex("/conversations/:id/cwd");
   assert(re.test("/conversations/abc/cwd"));
   assert(!re.test("/conversations/a/b/cwd"));
   assert(!re.test("/conversations//cwd"));
   assert(!re.test("/conversations/abc/cwd/x"));
-  assert(pathRegexForTest("/a.b").test("/a.b") && !pathRegexForTest("/a.b").test("/axb"));
+  assert(pathRegex("/a.b").test("/a.b") && !pathRegex("/a.b").test("/axb"));
 });

@@ -3,7 +3,7 @@ import { type Context, Hono } from "hono";
 import { cors } from "hono/cors";
 import { z } from "zod";
 import { describeZodError, DispatchError, type Logger } from "../../src/kernel/mod.ts";
-import type { RouteDef } from "../../src/contract/route.ts";
+import { PATH_PARAM, type RouteDef } from "../../src/contract/route.ts";
 import type { HttpServer, RouteHandler } from "./api.ts";
 
 export interface ServerOptions {
@@ -165,14 +165,10 @@ function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: strin
 }
 
 /** `/conversations/:id/cwd` → a regex matching its concrete paths (for 405 answers). */
-function pathRegex(path: string): RegExp {
-  const source = path.split(/(:[A-Za-z_][A-Za-z0-9_]*)/).map((part) =>
-    part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-  ).join("");
-  return new RegExp(`^${source}$`);
+export function pathRegex(path: string): RegExp {
+  const escaped = path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`^${escaped.replace(PATH_PARAM, "[^/]+")}$`);
 }
-
-export const pathRegexForTest = pathRegex;
 
 /** The conversation a request is about, for the access log. */
 function conversationIdOf(path: string): string | undefined {

@@ -15,8 +15,10 @@ export const ConversationIdSchema = z.string().min(1).max(128).regex(
   /^[A-Za-z0-9][A-Za-z0-9._:-]*$/,
   "conversation ids are letters, digits, '.', '_', ':' and '-'",
 );
+/** Workspace ids are slugs (WIRE.md). */
+export const WORKSPACE_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 export const WorkspaceIdSchema = z.string().regex(
-  /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/,
+  WORKSPACE_ID,
   "workspace ids are lower-case slugs (a-z, 0-9, '-', at most 40 characters)",
 );
 export const ReasoningEffortSchema = z.enum(["low", "medium", "high", "xhigh", "max"]);

@@ -2,7 +2,7 @@
 // 2020-12, which OpenAPI 3.1 uses as is). The server serves the document of the routes it actually answers.
 import { z } from "zod";
 import { ErrorBodySchema } from "./http.ts";
-import type { RouteDef } from "./route.ts";
+import { PATH_PARAM, type RouteDef } from "./route.ts";
 
 export interface OpenApiInfo {
   title: string;
@@ -31,7 +31,7 @@ export function openApiDocument(routes: readonly RouteDef<any, any, any, any>[],
     const key = `${def.method} ${def.path}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    const path = def.path.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, "{$1}");
+    const path = def.path.replace(PATH_PARAM, "{$1}");
     (paths[path] ??= {})[def.method.toLowerCase()] = operation(def);
   }
   return {

@@ -36,9 +36,12 @@ export type QueryOf<D> = D extends RouteDef<z.ZodType, infer Q, z.ZodType, z.Zod
 export type BodyOf<D> = D extends RouteDef<z.ZodType, z.ZodType, infer B, z.ZodType> ? z.infer<B> : never;
 export type ResponseOf<D> = D extends RouteDef<z.ZodType, z.ZodType, z.ZodType, infer R> ? z.infer<R> : never;
 
+/** A path parameter in a route's path, `:name`; the name is group 1. */
+export const PATH_PARAM = /:([A-Za-z_][A-Za-z0-9_]*)/g;
+
 /** `/conversations/:id/status` with `{id: "c1"}` → `/conversations/c1/status`. */
 export function fillPath(path: string, params: Record<string, string> = {}): string {
-  return path.replace(/:([A-Za-z]+)/g, (_, name: string) => {
+  return path.replace(PATH_PARAM, (_, name: string) => {
     const value = params[name];
     if (value === undefined) throw new Error(`missing path parameter ${name}`);
     return encodeURIComponent(value);

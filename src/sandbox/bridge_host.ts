@@ -9,7 +9,7 @@ import type {
   ToolHandle,
   ToolResult,
 } from "../kernel/contracts.ts";
-import type { Key } from "../kernel/bus.ts";
+import { defineKey } from "../kernel/bus.ts";
 import {
   describeError,
   type HostCall,
@@ -44,7 +44,6 @@ interface Pending {
 }
 
 const ToolResultSchema = z.object({ content: z.string(), isError: z.boolean().optional() });
-const keyOf = <T = unknown>(id: string): Key<T> => ({ id });
 /** Names that must never become proxy methods: `then` would make a proxy look like a promise. */
 const RESERVED = new Set(["then", ...Object.getOwnPropertyNames(Object.prototype)]);
 
@@ -95,7 +94,9 @@ export class SandboxBridge {
       this.#crash(describeError(e.message));
     };
     worker.onmessageerror = () => this.ctx.log.warn("sandbox sent a message that could not be read");
-    const services = this.opts.exposeServices.filter((id) => this.ctx.services.get(keyOf(id)) !== undefined);
+    const services = this.opts.exposeServices.filter((id) =>
+      this.ctx.services.get(defineKey(id)) !== undefined
+    );
     this.#send({
       t: "init",
       moduleUrl: moduleUrl.href,
@@ -166,7 +167,7 @@ export class SandboxBridge {
         return this.ctx.log[msg.level as LogLevel](msg.msg, msg.fields);
       case "emit":
         if (!this.#allowed(this.opts.emitEvents, msg.key, "emit event")) return;
-        return this.ctx.events.emit(keyOf(msg.key), msg.payload);
+        return this.ctx.events.emit(defineKey(msg.key), msg.payload);
       case "tool":
         return this.#registerTool(msg.name, msg.description, msg.parameters);
       case "untool":
@@ -184,7 +185,7 @@ export class SandboxBridge {
         if (!this.#allowed(this.opts.listenEvents, msg.key, "listen to event")) return;
         if (!this.#listeners.has(msg.key)) {
           const forward = (payload: unknown) => this.#send({ t: "event", key: msg.key, payload });
-          this.#listeners.set(msg.key, this.ctx.events.on(keyOf(msg.key), forward));
+          this.#listeners.set(msg.key, this.ctx.events.on(defineKey(msg.key), forward));
         }
         return;
       case "unlisten":
@@ -243,7 +244,9 @@ export class SandboxBridge {
   #registerHook(reg: number, key: string, priority?: number): void {
     const handler = (value: unknown) =>
       this.#call({ op: "hook", reg, value }, { timeoutMs: this.opts.hookTimeoutMs, what: `hook ${key}` });
-    this.#registered(() => this.#hooks.set(reg, this.ctx.hooks.register(keyOf(key), handler, { priority })));
+    this.#registered(() =>
+      this.#hooks.set(reg, this.ctx.hooks.register(defineKey(key), handler, { priority }))
+    );
   }
 
   #provide(key: string, methods: string[]): void {
@@ -255,7 +258,7 @@ export class SandboxBridge {
           { timeoutMs: this.opts.serviceTimeoutMs, what: `${key}.${method}` },
         );
     }
-    this.#registered(() => this.ctx.services.provide(keyOf(key), impl));
+    this.#registered(() => this.ctx.services.provide(defineKey(key), impl));
   }
 
   /** A refused registration fails activation (as a throwing register() would in-process); later, it is logged. */
@@ -291,12 +294,12 @@ export class SandboxBridge {
         if (!this.opts.hooks.includes(call.key)) {
           throw new Error(`hook "${call.key}" is not in this sandbox's allow-list`);
         }
-        return this.ctx.hooks.run(keyOf(call.key), call.value);
+        return this.ctx.hooks.run(defineKey(call.key), call.value);
       case "service": {
         if (!this.#exposed.has(call.key)) {
           throw new Error(`service "${call.key}" is not exposed to sandboxed extensions`);
         }
-        const impl = this.ctx.services.get<Record<string, unknown>>(keyOf(call.key));
+        const impl = this.ctx.services.get<Record<string, unknown>>(defineKey(call.key));
         if (impl === undefined) throw new Error(`service "${call.key}" is not provided`);
         const fn = RESERVED.has(call.method) ? undefined : impl[call.method];
         if (typeof fn !== "function") throw new Error(`service "${call.key}" has no method ${call.method}`);

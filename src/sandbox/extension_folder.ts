@@ -1,6 +1,7 @@
 // Where a sandboxed extension lives. Deno checks a path as written and then follows symlinks, so a link inside
 // the (always readable) extension folder would carry the read grant outside it: such folders are refused.
-import { dirname, isAbsolute, join, relative } from "node:path";
+import { dirname, join } from "node:path";
+import { isInside as inside } from "../sdk/roots.ts";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const MAX_ENTRIES = 20_000;
@@ -40,9 +41,4 @@ async function refuseEscapingLinks(folder: string): Promise<void> {
     }
   };
   await walk(folder);
-}
-
-function inside(path: string, root: string): boolean {
-  const rel = relative(root, path);
-  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
 }

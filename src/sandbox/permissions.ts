@@ -2,6 +2,7 @@
 // left out of the Worker options is *inherited* from the daemon, which runs with --allow-all.
 import { isAbsolute, resolve } from "node:path";
 import type { Permissions } from "../kernel/contracts.ts";
+import { looksSecret } from "../secrets.ts";
 
 export type PermissionKind = "read" | "write" | "net" | "env" | "run" | "sys" | "import";
 const KINDS: PermissionKind[] = ["read", "write", "net", "env", "run", "sys", "import"];
@@ -16,9 +17,6 @@ export interface WorkerPermissionOptions {
 }
 
 const PLACEHOLDER = /^\$[A-Za-z0-9_]+$/;
-/** Env names a sandbox may never read: the daemon's own secrets and anything named like a secret. */
-const SECRET_ENV = /KEY|TOKEN|SECRET|PASSWORD/i;
-const NAMED_SECRETS = new Set(["DISPATCH_API_KEY", "DISPATCH_TOKEN"]);
 
 export class PermissionError extends Error {
   constructor(message: string) {
@@ -81,7 +79,7 @@ function assertNotSecret(name: string): void {
   if (name.includes("*")) {
     throw new PermissionError(`permissions.env: wildcard "${name}" could match a secret; list the names`);
   }
-  if (NAMED_SECRETS.has(name) || SECRET_ENV.test(name)) {
+  if (looksSecret(name)) {
     throw new PermissionError(`permissions.env: "${name}" looks like a secret; sandboxes may not read it`);
   }
 }
@@ -89,6 +87,6 @@ function assertNotSecret(name: string): void {
 /** Config handed to a sandbox: the host's non-secret settings, minus anything named like a secret. */
 export function sandboxConfig(config: Readonly<Record<string, string>>): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(config).filter(([k]) => !NAMED_SECRETS.has(k) && !SECRET_ENV.test(k)),
+    Object.entries(config).filter(([k]) => !looksSecret(k)),
   );
 }
