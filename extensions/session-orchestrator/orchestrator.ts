@@ -344,7 +344,7 @@ export class SessionOrchestrator implements Orchestrator {
   }
 
   #origin(run: Run): TurnOrigin {
-    return { conversationId: run.conversationId, turnId: run.turnId, firstSeq: run.log[0].seq };
+    return { conversationId: run.conversationId, turnId: run.turnId, firstSeq: run.firstSeq };
   }
 
   /** The turn a request id started: live if still running, else replayed from the store. */
@@ -402,11 +402,6 @@ export class SessionOrchestrator implements Orchestrator {
     this.#messages.delete(conversationId); // re-inserted: the newest use is last
     this.#messages.set(conversationId, messages);
     if (this.#messages.size > CACHED_HISTORIES) this.#messages.delete(this.#messages.keys().next().value!);
-  }
-
-  /** Drops the cached messages of a conversation whose history changed underneath (compaction, import). */
-  forget(conversationId: string): void {
-    this.#messages.delete(conversationId);
   }
 
   #newId(): string {

@@ -45,16 +45,7 @@ export function mountConversationRoutes(
   };
   /** Settings may be PUT before the first turn (the web client does, for a draft): PUT creates. */
   const ensure = (id: string): Conversation => {
-    const existing = store.get(id);
-    if (existing) return existing;
-    try {
-      return store.create({ id });
-    } catch (error) {
-      // A turn created it in the meantime.
-      const raced = store.get(id);
-      if (raced) return raced;
-      throw error;
-    }
+    return store.get(id) ?? store.create({ id });
   };
   const statusChanged = (c: Conversation) =>
     events.emit(ConversationStatusChanged, {

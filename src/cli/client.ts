@@ -47,18 +47,6 @@ export class DispatchClient {
     return { response, events: readEvents(response) };
   }
 
-  /** Streams a route's NDJSON answer; `onOpen` sees the response headers first. */
-  // deno-lint-ignore no-explicit-any
-  async *stream<D extends RouteDef<any, any, any, any>>(
-    def: D,
-    input: { body?: unknown },
-    onOpen?: (res: Response) => void,
-  ): AsyncGenerator<AgentEvent> {
-    const res = await this.#send(def, input);
-    onOpen?.(res);
-    yield* readEvents(res);
-  }
-
   // deno-lint-ignore no-explicit-any
   async #send(def: RouteDef<any, any, any, any>, input: {
     params?: Record<string, string>;

@@ -1,4 +1,5 @@
-// Workspace roots: the folders conversations may work in (DISPATCH_WORKSPACE_ROOTS, default the user's home).
+// Workspace roots: the folders conversations may work in (DISPATCH_WORKSPACE_ROOTS; src/config.ts defaults it
+// to the user's home).
 import { isAbsolute, relative, resolve } from "node:path";
 import { invalid } from "../kernel/errors.ts";
 

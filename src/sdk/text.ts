@@ -16,19 +16,6 @@ export function looksBinary(sample: Uint8Array): boolean {
   }
 }
 
-/** Reads up to `n` bytes from the start of a file. */
-export async function readHead(path: string, n = SNIFF_BYTES): Promise<Uint8Array> {
-  const buf = new Uint8Array(n);
-  using file = await Deno.open(path, { read: true });
-  let filled = 0;
-  while (filled < n) {
-    const got = await file.read(buf.subarray(filled));
-    if (got === null) break;
-    filled += got;
-  }
-  return buf.subarray(0, filled);
-}
-
 /** "812 B", "12.3 KB", "5.0 MB". */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
