@@ -8,7 +8,6 @@
 //   last seq it was given; replays read the store synchronously and join the live stream in the same tick, so
 //   there is no gap and no duplicate between them.
 import {
-  type AgentEvent,
   describeZodError,
   DispatchError,
   errorMessage,
@@ -107,7 +106,8 @@ export class Hub {
   #followers = new Map<string, Set<Follow>>();
   #surfaceSubs = new Map<string, Set<Client>>();
   #offs: (() => void)[] = [];
-  #heartbeat: ReturnType<typeof setInterval>;
+  /** Runs only while some client is connected. */
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
   #nextId = 1;
 
   constructor(private readonly deps: HubDeps) {
@@ -135,10 +135,6 @@ export class Hub {
           messagesKept: c.messagesKept,
         })),
     );
-    this.#heartbeat = setInterval(
-      () => this.#broadcast({ type: "heartbeat", time: Date.now() }),
-      deps.options.heartbeatMs,
-    );
   }
 
   /** Takes over an upgraded socket: the catalog on open, then frames until it closes. */
@@ -147,6 +143,10 @@ export class Hub {
     socket.onopen = () => {
       if (!client.open) return;
       this.#clients.add(client);
+      this.#heartbeat ??= setInterval(
+        () => this.#broadcast({ type: "heartbeat", time: Date.now() }),
+        this.deps.options.heartbeatMs,
+      );
       this.deps.log.debug("socket open", { client: client.id });
       this.#send(client, { type: "catalog", catalog: this.deps.registry.catalog() });
     };
@@ -510,24 +510,27 @@ export class Hub {
   }
 
   #onSessionEvent(e: SequencedEvent): void {
-    for (const follow of this.#followers.get(e.event.conversationId) ?? []) this.#deliver(follow, e);
+    // Serialised once, on first need, whatever the number of followers.
+    let text: string | undefined;
+    const frame = () => text ??= chatDelta(e);
+    for (const follow of this.#followers.get(e.event.conversationId) ?? []) this.#deliver(follow, e, frame);
   }
 
   /** A live event: held while the follower's replay runs, else sent unless it has it already. */
-  #deliver(follow: Follow, e: SequencedEvent): boolean {
+  #deliver(follow: Follow, e: SequencedEvent, frame?: () => string): boolean {
     if (follow.backlog) {
       follow.backlog.push(e);
       return true;
     }
-    return this.#send1(follow, e);
+    return this.#send1(follow, e, frame);
   }
 
   /** Sends one event unless the follower has it already; false when the client is gone. */
-  #send1(follow: Follow, { seq, event }: { seq: number; event: AgentEvent }): boolean {
-    if (seq <= follow.lastSeq) return true;
-    follow.lastSeq = seq;
-    if (!follow.allEvents && !LEGACY_EVENT_TYPES.has(event.type)) return true;
-    return this.#send(follow.client, { type: "chat.delta", event, seq });
+  #send1(follow: Follow, e: SequencedEvent, frame = () => chatDelta(e)): boolean {
+    if (e.seq <= follow.lastSeq) return true;
+    follow.lastSeq = e.seq;
+    if (!follow.allEvents && !LEGACY_EVENT_TYPES.has(e.event.type)) return true;
+    return this.#sendText(follow.client, frame());
   }
 
   async #chatQueue(client: Client, msg: ClientMessageOf<"chat.queue">): Promise<void> {
@@ -618,6 +621,10 @@ export class Hub {
     if (!client.open) return;
     client.open = false;
     this.#clients.delete(client);
+    if (this.#clients.size === 0) {
+      clearInterval(this.#heartbeat);
+      this.#heartbeat = undefined;
+    }
     for (const key of [...client.surfaces.keys()]) this.#removeSub(client, key);
     for (const id of [...client.follows.keys()]) this.#unfollow(client, id);
     this.deps.log.debug("socket closed", { client: client.id });
@@ -628,4 +635,10 @@ export class Hub {
     if (!set) map.set(key, set = new Set());
     return set;
   }
+}
+
+/** The `chat.delta` frame of one stored event. */
+function chatDelta({ seq, event }: SequencedEvent): string {
+  const frame: ServerMessage = { type: "chat.delta", event, seq };
+  return JSON.stringify(frame);
 }
