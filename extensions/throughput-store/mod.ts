@@ -10,7 +10,6 @@ import { SqliteThroughputStore } from "./store.ts";
 
 export { manifest } from "./manifest.ts";
 export * from "./api.ts";
-export { periodWindow, SqliteThroughputStore } from "./store.ts";
 
 /** Turns being measured at once; a turn that never ends (a crash) is dropped beyond this. */
 const MAX_OPEN_TURNS = 1000;
@@ -69,5 +68,3 @@ export function activate(ctx: ExtensionContext): void {
 
   ctx.services.require(HttpServerKey).route(routes.throughput, ({ query }) => store.aggregate(query));
 }
-
-export default { activate };

@@ -1,7 +1,7 @@
 // Throughput aggregation: local-time windows (day, ISO week, month), date validation, token-weighted rates.
 import { assertEquals, assertThrows } from "../../tests/assert.ts";
 import { SqliteStorage } from "../storage-sqlite/mod.ts";
-import { periodWindow, SqliteThroughputStore } from "./mod.ts";
+import { periodWindow, SqliteThroughputStore } from "./store.ts";
 
 Deno.test("periodWindow: a day, the ISO week (Monday first) holding a date, a month; all local time", () => {
   const now = new Date(2026, 0, 15, 13, 0); // a Thursday

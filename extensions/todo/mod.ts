@@ -3,8 +3,8 @@
 //
 // Written to run sandboxed: it imports only the kernel, zod and (type-only) the registry's and the contract's
 // types, reaches the surface registry through its service (every call awaited: across the bridge each is a
-// message), and needs no permission. The lists live in memory; after a restart the model's next todo_write
-// brings them back.
+// message), and needs no permission. The lists live in the surface registry, in memory; after a restart the
+// model's next todo_write brings them back.
 import { z } from "zod";
 import { defineKey, type ExtensionContext, type Tool } from "../../src/kernel/mod.ts";
 import type { SurfaceRegistry } from "../surface-registry/api.ts";
@@ -18,8 +18,6 @@ export const SurfaceRegistryKey = defineKey<SurfaceRegistry>("surface-registry")
 export const SURFACE_ID = "todo";
 export const RENDERER_ID = "todo";
 export const MAX_TODOS = 100;
-/** Conversations whose lists are kept; the least recently written go first. */
-export const MAX_CONVERSATIONS = 1000;
 
 const TodoSchema = z.object({
   content: z.string().trim().min(1).max(2000).describe("What to do, in a short imperative sentence."),
@@ -46,7 +44,6 @@ export const todoFields = (todos: TodoItem[]): SurfaceField[] => [
 
 export async function activate(ctx: ExtensionContext) {
   const registry = ctx.services.require(SurfaceRegistryKey);
-  const lists = new Map<string, TodoItem[]>();
   await registry.contribute({
     id: SURFACE_ID,
     region: "side",
@@ -61,9 +58,6 @@ export async function activate(ctx: ExtensionContext) {
     inputSchema,
     async execute(input, tctx) {
       const todos: TodoItem[] = input.todos.map((t) => ({ content: t.content, status: t.status }));
-      lists.delete(tctx.conversationId);
-      lists.set(tctx.conversationId, todos);
-      if (lists.size > MAX_CONVERSATIONS) lists.delete(lists.keys().next().value!);
       await registry.update(SURFACE_ID, todoFields(todos), tctx.conversationId);
       return summary(todos);
     },

@@ -13,8 +13,7 @@ import { SHELL_ENV_NAMES } from "./env_names.ts";
 import { probeUnshare, runCommand } from "./run.ts";
 
 export { manifest } from "./manifest.ts";
-export { SHELL_ENV_NAMES } from "./env_names.ts";
-export { killGroup, runCommand } from "./run.ts";
+export { runCommand } from "./run.ts";
 
 export const DEFAULT_TIMEOUT_MS = 120_000;
 export const MAX_TIMEOUT_MS = 600_000;
@@ -51,6 +50,8 @@ export async function activate(ctx: ExtensionContext): Promise<Deactivate> {
     ctx.log.warn("run_shell cannot hide the data directory and env file from commands (no mount namespaces)");
   }
   const hide = unshareFlags ? { unshareFlags, paths: protectedPaths } : undefined;
+  // The worker's environment does not change: read the allowed variables once.
+  const env = shellEnv();
   const running = new Set<{ stop: AbortController; done: Promise<unknown> }>();
   ctx.tools.register(defineWorkspaceTool(ctx.config, {
     name: "run_shell",
@@ -64,7 +65,7 @@ export async function activate(ctx: ExtensionContext): Promise<Deactivate> {
         cwd: ws.cwd,
         timeoutMs,
         signal: AbortSignal.any([tctx.signal, stop.signal]),
-        env: shellEnv(),
+        env,
         hide,
         onOutput: (data, stream) => tctx.emitOutput(data, stream),
         outputLimit: OUTPUT_LIMIT,
