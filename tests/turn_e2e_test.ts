@@ -324,3 +324,18 @@ Deno.test("a conversation without a cwd works in its workspace's default cwd", a
     await Deno.remove(workdir, { recursive: true });
   }
 });
+
+Deno.test("DISPATCH_LOG_LEVEL=warn leaves out the per-request lines that info writes", async () => {
+  const quiet = await startDaemonWithFake("sk-test-key-123456", { DISPATCH_LOG_LEVEL: "warn" });
+  const chatty = await startDaemonWithFake("sk-test-key-123456", { DISPATCH_LOG_LEVEL: "info" });
+  try {
+    for (const { daemon } of [quiet, chatty]) await (await daemon.fetch("/health")).body?.cancel();
+  } finally {
+    for (const { daemon, fake } of [quiet, chatty]) {
+      await daemon.stop();
+      await fake.close();
+    }
+  }
+  assert(!quiet.daemon.logs().includes('"msg":"request"'), quiet.daemon.logs());
+  assert(chatty.daemon.logs().includes('"msg":"request"'), chatty.daemon.logs());
+});
