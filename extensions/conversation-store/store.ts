@@ -74,9 +74,12 @@ const SQL = {
     VALUES (?1, ?2, 'running', ?3, ?4, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = ?1))
     ON CONFLICT DO NOTHING`,
   endTurn: `UPDATE turns SET status = ?, ended_at = ?, open_seq = NULL WHERE conversation_id = ? AND id = ?`,
-  turnForEvent: `SELECT t.open_seq AS open_seq, c.kind AS open_kind FROM turns t
-    LEFT JOIN chunks c ON c.conversation_id = t.conversation_id AND c.seq = t.open_seq
-    WHERE t.conversation_id = ? AND t.id = ?`,
+  /** Everything an event of a turn needs to know, in one read: activity, the turn, its open chunk's kind. */
+  turnForEvent: `SELECT cv.last_activity_at AS last_activity_at, t.id AS turn_id, t.open_seq AS open_seq,
+    c.kind AS open_kind FROM conversations cv
+    LEFT JOIN turns t ON t.conversation_id = cv.id AND t.id = ?2
+    LEFT JOIN chunks c ON c.conversation_id = cv.id AND c.seq = t.open_seq
+    WHERE cv.id = ?1`,
   openChunk: `UPDATE turns SET open_seq = ? WHERE conversation_id = ? AND id = ?`,
   closeChunk: `UPDATE turns SET open_seq = NULL WHERE conversation_id = ? AND id = ?`,
   closeAllChunks: `UPDATE turns SET open_seq = NULL WHERE conversation_id = ? AND open_seq IS NOT NULL`,
@@ -500,7 +503,11 @@ export class SqliteConversationStore implements ConversationStore {
   #append(event: AgentEvent, at: number): number {
     const db = this.#db;
     const cid = event.conversationId;
-    const activity = db.prepare(SQL.activityOf).get(cid);
+    const turnId = event.type === "status" ? null : event.turnId;
+    // One read for events of a turn (the hot path: every delta); status events only need the activity.
+    const activity = turnId === null
+      ? db.prepare(SQL.activityOf).get(cid)
+      : db.prepare(SQL.turnForEvent).get(cid, turnId);
     if (!activity) throw notFound(cid);
     const last = Number(activity.last_activity_at);
     const streamed = event.type === "text-delta" || event.type === "reasoning-delta" ||
@@ -509,14 +516,12 @@ export class SqliteConversationStore implements ConversationStore {
       db.prepare(SQL.setActivity).run(at, cid);
     }
 
-    const turnId = event.type === "status" ? null : event.turnId;
     let turn: { openSeq: number | null; openKind: string | null } | undefined;
     if (turnId !== null) {
-      const row = db.prepare(SQL.turnForEvent).get(cid, turnId);
-      if (!row) throw turnNotFound(cid, turnId);
+      if (activity.turn_id === null) throw turnNotFound(cid, turnId);
       turn = {
-        openSeq: row.open_seq === null ? null : Number(row.open_seq),
-        openKind: row.open_kind === null ? null : String(row.open_kind),
+        openSeq: activity.open_seq === null ? null : Number(activity.open_seq),
+        openKind: activity.open_kind === null ? null : String(activity.open_kind),
       };
     }
 
