@@ -32,6 +32,7 @@ import { manifest as cacheWarming } from "../extensions/cache-warming/manifest.t
 import { createCacheWarming, warmingOptionsFromEnv } from "../extensions/cache-warming/mod.ts";
 
 import { sandboxedEntry } from "./sandbox/mod.ts";
+import { extensionModuleUrl } from "./build_layout.ts";
 import { manifest as toolReadFile } from "../extensions/tool-read-file/manifest.ts";
 import { manifest as toolWriteFile } from "../extensions/tool-write-file/manifest.ts";
 import { manifest as toolEditFile } from "../extensions/tool-edit-file/manifest.ts";
@@ -41,7 +42,7 @@ import { manifest as toolGlob } from "../extensions/tool-glob/manifest.ts";
 
 /** A standard extension in its own Worker; `$WORKSPACE_ROOTS` in its permissions becomes the configured roots. */
 function sandboxed(config: Config, manifest: ManifestInput, folder: string, exposeServices: string[] = []) {
-  return sandboxedEntry(manifest, new URL(`../extensions/${folder}/mod.ts`, import.meta.url), {
+  return sandboxedEntry(manifest, extensionModuleUrl(folder), {
     expand: (placeholder) => (placeholder === "$WORKSPACE_ROOTS" ? config.workspaceRoots : []),
     exposeServices,
   });

@@ -5,6 +5,7 @@ import type { ExtensionEntry } from "../kernel/host.ts";
 import { type BridgeOptions, SandboxBridge, type SandboxState } from "./bridge_host.ts";
 import { type ExpandPermission, workerPermissions } from "./permissions.ts";
 import { locateExtension } from "./extension_folder.ts";
+import { sandboxWorkerUrl } from "../build_layout.ts";
 
 export type { SandboxState } from "./bridge_host.ts";
 export {
@@ -28,7 +29,7 @@ export interface SandboxedEntry extends ExtensionEntry {
   state(): SandboxState;
 }
 
-const WORKER_ENTRY = new URL("./worker_bootstrap.ts", import.meta.url);
+const WORKER_ENTRY = sandboxWorkerUrl();
 export const DEFAULT_ACTIVATE_TIMEOUT_MS = 10_000;
 
 /**
