@@ -47,7 +47,9 @@ export type ModelStreamPart =
   | { type: "reasoning-delta"; delta: string }
   | { type: "tool-call"; toolCallId: string; toolName: string; input: unknown }
   | { type: "usage"; usage: Usage }
-  | { type: "finish"; reason: string };
+  | { type: "finish"; reason: string }
+  /** The provider will call again after `delayMs` (a transient failure; nothing of the failed call was yielded). */
+  | { type: "retry"; attempt: number; delayMs: number; message: string; code?: string };
 
 export interface ModelInfo {
   id: string;

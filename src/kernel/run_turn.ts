@@ -192,6 +192,16 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOu
             break;
           case "finish":
             break;
+          case "retry":
+            yield {
+              type: "provider-retry",
+              ...ids,
+              attempt: part.attempt,
+              delayMs: part.delayMs,
+              message: part.message,
+              ...(part.code ? { code: part.code } : {}),
+            };
+            break;
         }
       }
     } catch (error) {
