@@ -1,0 +1,256 @@
+// Confinement with bubblewrap (Debian package `bubblewrap`): the argv that gives a process a filesystem view,
+// no capabilities, its own user/PID/IPC/UTS namespaces and (optionally) no network; and a probe that tells
+// whether bwrap can run here at all.
+//
+// Why these flags: bwrap started by root keeps every capability in the sandbox unless told otherwise, and a
+// process with CAP_SYS_ADMIN in its namespace can `umount` a mask and read what lies under it. So capabilities
+// are always dropped, and creating further user namespaces (where they would come back) is disabled unless a
+// caller confines its own children. With its own PID namespace the sandbox's init is bwrap's child: when bwrap
+// dies the kernel kills everything in the namespace, `setsid` or not; --die-with-parent kills bwrap when its
+// parent dies (a daemon SIGKILL included).
+//
+// The environment is not part of the argv (argv is readable in /proc): callers pass it with Deno.Command's
+// clearEnv + env.
+import { dirname, isAbsolute, resolve } from "node:path";
+import { isInside } from "../sdk/roots.ts";
+
+export interface ConfinedView {
+  /** "host": the whole filesystem read-only (shell commands, language servers, MCP servers);
+   *  "minimal": only the system folders (/usr, /bin, /lib*, /etc, /sbin…, whatever exists) read-only. */
+  base: "host" | "minimal";
+  /** Extra paths bound read-only (missing ones skipped). */
+  readOnly?: string[];
+  /** Paths bound read-write (missing ones skipped). */
+  writable?: string[];
+  /** Protected paths hidden at their real paths (an empty unreadable tmpfs for folders, /dev/null for files),
+   *  applied last, so they win even inside writable binds. Missing ones are skipped. */
+  masked?: string[];
+  /** Default true (the host's network is shared); false gives the process its own empty network namespace. */
+  network?: boolean;
+  /** Allow the confined process to create user namespaces itself (only for a process that confines its own
+   *  children with bwrap). Default false → --disable-userns. */
+  nestedUserns?: boolean;
+  /** Working directory inside the view (--chdir). */
+  cwd?: string;
+}
+
+export type BwrapProbe = { ok: true; version: string } | { ok: false; reason: string };
+
+/** The program name, resolved through PATH like any command. */
+export const BWRAP = "bwrap";
+
+/** Folders of the "minimal" base, bound read-only when they exist (symlinks such as /bin → usr/bin kept). */
+const SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt"];
+
+/** Folders the view replaces with its own: a host path below them is not visible unless bound explicitly. */
+const FRESH_DIRS = ["/tmp", "/proc", "/dev"];
+
+/**
+ * The uid a nesting view maps the daemon's root to. The kernel refuses to let a process without CAP_SETFCAP
+ * map uid 0 into a new user namespace, so a capability-less sandbox running as 0 could not start bwrap itself.
+ */
+const NESTING_UID = 1000;
+
+/**
+ * How /proc is provided. A fresh procfs shows only the sandbox's processes. Inside another bwrap the kernel
+ * refuses a fresh procfs (the outer one has covered subfolders: "mount too revealing"); then the outer
+ * sandbox's /proc is bound read-only: it lists the outer sandbox's processes (never the daemon's, which the
+ * outer PID namespace hides), and their environ and memory stay unreadable across the user namespace boundary.
+ * Set by probeBwrap.
+ */
+let procMode: "fresh" | "inherited" = "fresh";
+
+/** The bwrap argv for a view (without the leading "bwrap", ending with "--"; the command follows). */
+export function bwrapArgs(view: ConfinedView): string[] {
+  const args = [
+    "--unshare-user",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+    "--die-with-parent",
+    "--new-session",
+    "--cap-drop",
+    "ALL",
+  ];
+  if (!view.nestedUserns) args.push("--disable-userns");
+  else if (currentUid() === 0) args.push("--uid", String(NESTING_UID), "--gid", String(NESTING_UID));
+  if (view.network === false) args.push("--unshare-net");
+
+  // Which host paths the view shows, for deciding which masks apply: the base (minus the folders the view
+  // replaces with fresh ones) and the explicit binds.
+  const base: string[] = [];
+  const bound: string[] = [];
+  if (view.base === "host") {
+    args.push("--ro-bind", "/", "/");
+    base.push("/");
+  } else {
+    for (const dir of SYSTEM_DIRS) {
+      const info = lstat(dir);
+      if (!info) continue;
+      if (info.isSymlink) {
+        args.push("--symlink", Deno.readLinkSync(dir), dir);
+      } else {
+        args.push("--ro-bind", dir, dir);
+        base.push(dir);
+      }
+    }
+  }
+  // Before the binds, so a bound folder below /tmp stays visible on top of the fresh one.
+  args.push("--dev", "/dev");
+  if (procMode === "fresh") args.push("--proc", "/proc");
+  else args.push("--ro-bind", "/proc", "/proc");
+  args.push("--tmpfs", "/tmp");
+
+  for (const path of realPaths(view.readOnly)) {
+    args.push("--ro-bind", path, path);
+    bound.push(path);
+  }
+  for (const path of realPaths(view.writable)) {
+    args.push("--bind", path, path);
+    bound.push(path);
+  }
+  const shown = (path: string) =>
+    bound.some((root) => isInside(path, root)) ||
+    (base.some((root) => isInside(path, root)) && !FRESH_DIRS.some((dir) => isInside(path, dir)));
+  for (const path of maskForms(view.masked)) {
+    if (!shown(path)) continue; // not in the view at all: nothing to hide, and no mount point to make
+    const info = lstat(path);
+    if (!info) continue;
+    if (info.isDirectory) args.push("--perms", "0000", "--size", "4096", "--tmpfs", path);
+    else args.push("--ro-bind", "/dev/null", path);
+  }
+  if (view.cwd) args.push("--chdir", view.cwd);
+  args.push("--");
+  return args;
+}
+
+/** Absolute real paths of the existing ones among `paths`, without repeats. */
+function realPaths(paths: readonly string[] | undefined): string[] {
+  const out = new Set<string>();
+  for (const path of paths ?? []) {
+    if (!isAbsolute(path)) throw new Error(`confined view: "${path}" is not an absolute path`);
+    const real = realPath(path);
+    if (real) out.add(real);
+  }
+  return [...out];
+}
+
+/**
+ * Where each protected path must be masked: its real path, and the path as given when it differs and names
+ * the file itself (not through a symbolic link: bwrap would follow that to the real path, already masked).
+ */
+function maskForms(paths: readonly string[] | undefined): string[] {
+  const out = new Set<string>();
+  for (const path of paths ?? []) {
+    if (!isAbsolute(path)) throw new Error(`confined view: "${path}" is not an absolute path`);
+    const given = resolve(path);
+    const real = realPath(given);
+    if (!real) continue;
+    out.add(real);
+    if (real !== given && realPath(dirname(given)) === dirname(given) && !lstat(given)?.isSymlink) {
+      out.add(given);
+    }
+  }
+  return [...out];
+}
+
+function realPath(path: string): string | undefined {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function lstat(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function currentUid(): number | null {
+  try {
+    return Deno.uid();
+  } catch {
+    return null; // not permitted to ask: assume not root
+  }
+}
+
+const probes = new Map<string, Promise<BwrapProbe>>();
+
+/**
+ * Runs a trivial confined command once (cached per program) to see whether bwrap works here: a missing
+ * package, a user namespace refused by AppArmor or by a container, a nested sandbox. The reason says what an
+ * operator can do about it.
+ */
+export function probeBwrap(program: string = BWRAP): Promise<BwrapProbe> {
+  let probe = probes.get(program);
+  if (!probe) {
+    probe = runProbe(program);
+    probes.set(program, probe);
+  }
+  return probe;
+}
+
+async function runProbe(program: string): Promise<BwrapProbe> {
+  const version = await run(program, ["--version"]);
+  if (!version.ok) return { ok: false, reason: version.reason };
+  const name = version.stdout.trim() || "bubblewrap";
+  const trial = () => run(program, [...bwrapArgs({ base: "minimal", network: false }), "true"]);
+  let result = await trial();
+  if (!result.ok && /mount proc/i.test(result.reason) && procMode === "fresh") {
+    procMode = "inherited"; // inside another sandbox: see procMode
+    result = await trial();
+    if (!result.ok) procMode = "fresh";
+  }
+  if (!result.ok) {
+    return { ok: false, reason: `${name} is installed but cannot confine here: ${result.reason}` };
+  }
+  return { ok: true, version: name };
+}
+
+type RunOutcome = { ok: true; stdout: string } | { ok: false; reason: string };
+
+async function run(program: string, args: string[]): Promise<RunOutcome> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(program, {
+      args,
+      clearEnv: true,
+      env: { PATH: hostPath() },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return {
+        ok: false,
+        reason: `${program} was not found on PATH; install the Debian package \`bubblewrap\``,
+      };
+    }
+    if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+      return { ok: false, reason: `not permitted to run ${program} (${(error as Error).message})` };
+    }
+    return { ok: false, reason: `${program} could not be started: ${(error as Error).message}` };
+  }
+  if (out.success) return { ok: true, stdout: new TextDecoder().decode(out.stdout) };
+  const stderr = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join("; ");
+  let reason = stderr || `exit code ${out.code}`;
+  if (/user namespace|uid map|Operation not permitted|Permission denied|No space left/i.test(reason)) {
+    reason += " (user namespaces are refused: check kernel.apparmor_restrict_unprivileged_userns," +
+      " user.max_user_namespaces, or the container's seccomp profile)";
+  }
+  return { ok: false, reason };
+}
+
+function hostPath(): string {
+  try {
+    return Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin";
+  } catch {
+    return "/usr/local/bin:/usr/bin:/bin";
+  }
+}
