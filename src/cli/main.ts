@@ -5,6 +5,7 @@ import { compactionRoutes, type ConversationView, ReasoningEffortSchema, routes 
 import { sessionRoutes } from "../contract/session_routes.ts";
 import { CliError, DispatchClient } from "./client.ts";
 import { USAGE } from "./usage.ts";
+import { runSetupCommand } from "./setup.ts";
 
 export interface CliIO {
   out(text: string): void;
@@ -53,6 +54,8 @@ interface Command {
 }
 
 export async function runCli(args: string[], io: CliIO): Promise<number> {
+  const local = await runSetupCommand(args, io); // setup, sync-env, --version: no daemon involved
+  if (local !== undefined) return local;
   try {
     let parsed;
     try {

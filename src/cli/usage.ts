@@ -17,6 +17,12 @@ export const USAGE = `Usage:
                  [--workspace W] [--show-reasoning] [--open]
                                          one turn; MODEL is a line of \`dispatch models\`
                                          (<credential>/<model>); the conversation id is printed last
+  dispatch setup [--env-file F]          write the daemon's env file (default /etc/dispatch/env, mode 0600),
+                                         asking for the provider URL, API key and model on stdin
+  dispatch sync-env [--from F] [--env-file F]
+                                         copy provider URLs, models and keys from F (default ./.env) into
+                                         the daemon's env file; never a port or a path
+  dispatch --version                     Dispatch's and Deno's versions
   dispatch --help
 
 ID is a conversation id or a unique prefix of one. Every client command takes --server URL (default
