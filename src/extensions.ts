@@ -10,7 +10,7 @@ import { createAuthApiKey } from "../extensions/auth-apikey/mod.ts";
 import { manifest as credentialStore } from "../extensions/credential-store/manifest.ts";
 import * as credentialStoreMod from "../extensions/credential-store/mod.ts";
 import { manifest as providerOpenAI } from "../extensions/provider-openai-compat/manifest.ts";
-import * as providerOpenAIMod from "../extensions/provider-openai-compat/mod.ts";
+import { createProviderOpenAICompat, retryPolicyFromEnv } from "../extensions/provider-openai-compat/mod.ts";
 import { manifest as conversationStore } from "../extensions/conversation-store/manifest.ts";
 import * as conversationStoreMod from "../extensions/conversation-store/mod.ts";
 import { manifest as orchestrator } from "../extensions/session-orchestrator/manifest.ts";
@@ -59,7 +59,7 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
     { manifest: storageSqlite, ...createStorageSqlite(config.dataDir) },
     { manifest: authApiKey, ...createAuthApiKey(config.secrets) },
     { manifest: credentialStore, activate: credentialStoreMod.activate },
-    { manifest: providerOpenAI, activate: providerOpenAIMod.activate },
+    { manifest: providerOpenAI, ...createProviderOpenAICompat(retryPolicyFromEnv(config.secrets)) },
     { manifest: conversationStore, activate: conversationStoreMod.activate },
     { manifest: orchestrator, activate: orchestratorMod.activate },
     {

@@ -501,6 +501,69 @@ export function startFakeProvider(opts: FakeProviderOptions = {}): Promise<FakeP
   });
 }
 
+// ---------------------------------------------------------------- connection faults
+
+export interface FlakyProxy {
+  /** `http://127.0.0.1:PORT/v1`: the fake's API through the proxy. */
+  baseUrl: string;
+  port: number;
+  /** Connections accepted so far (reset ones included). */
+  readonly connections: number;
+  close(): void;
+}
+
+/**
+ * A TCP proxy in front of a fake provider whose first `resets` connections are closed at once, unread, so the
+ * client sees a connection reset before any response; later connections are passed through.
+ */
+export function startFlakyProxy(target: FakeProvider, resets: number): FlakyProxy {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  let connections = 0;
+  const open = new Set<Deno.Conn>();
+  (async () => {
+    for await (const conn of listener) {
+      if (connections++ < resets) {
+        conn.close();
+        continue;
+      }
+      open.add(conn);
+      Deno.connect({ hostname: "127.0.0.1", port: target.port }).then((upstream) => {
+        open.add(upstream);
+        const end = () => {
+          for (const c of [conn, upstream]) {
+            open.delete(c);
+            try {
+              c.close();
+            } catch { /* already closed */ }
+          }
+        };
+        // Either side ending ends both (HTTP clients do not half-close).
+        Promise.race([
+          conn.readable.pipeTo(upstream.writable, { preventClose: true }),
+          upstream.readable.pipeTo(conn.writable, { preventClose: true }),
+        ]).catch(() => {}).finally(end);
+      }, () => conn.close());
+    }
+  })().catch(() => {});
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1`,
+    port,
+    get connections() {
+      return connections;
+    },
+    close() {
+      listener.close();
+      for (const c of open) {
+        try {
+          c.close();
+        } catch { /* already closed */ }
+      }
+      open.clear();
+    },
+  };
+}
+
 // ---------------------------------------------------------------- helpers
 
 class DroppedConnection extends Error {

@@ -1,11 +1,13 @@
 // The OpenAI-compatible provider against the real fake server: streaming, history, tools, usage, errors, abort.
-import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./assert.ts";
 import {
   drop,
   httpError,
+  raw,
   reasoning,
   stall,
   startFakeProvider,
+  startFlakyProxy,
   text,
   toolCall,
   usage,
@@ -27,6 +29,14 @@ import {
   listOpenAIModels,
   toSdkMessages,
 } from "../extensions/provider-openai-compat/openai_stream.ts";
+import {
+  DEFAULT_RETRY_POLICY,
+  retryableStatus,
+  retryAfterMs,
+  retryDelayMs,
+  type RetryPolicy,
+  retryPolicyFromEnv,
+} from "../extensions/provider-openai-compat/retry.ts";
 import * as providerExt from "../extensions/provider-openai-compat/mod.ts";
 import * as storeExt from "../extensions/credential-store/mod.ts";
 import { createAuthApiKey, manifest as authManifest } from "../extensions/auth-apikey/mod.ts";
@@ -34,8 +44,12 @@ import { ModelCatalogKey } from "../extensions/credential-store/api.ts";
 
 const KEY = "sk-test-SECRET-4f9a1c77";
 
-function providerFor(baseUrl: string, apiKey = KEY): Provider {
-  return createOpenAICompatProvider({ id: "opencode", baseUrl, apiKey, keyEnv: "DISPATCH_API_KEY" });
+/** Retries after a millisecond or two, so fault tests stay fast; NO_RETRY for one request per call. */
+const FAST_RETRY: Partial<RetryPolicy> = { baseDelayMs: 1, maxDelayMs: 20 };
+const NO_RETRY: Partial<RetryPolicy> = { maxRetries: 0 };
+
+function providerFor(baseUrl: string, apiKey = KEY, retry: Partial<RetryPolicy> = FAST_RETRY): Provider {
+  return createOpenAICompatProvider({ id: "opencode", baseUrl, apiKey, keyEnv: "DISPATCH_API_KEY", retry });
 }
 
 const req = (messages: ModelMessage[], extra: Partial<ModelRequest> = {}): ModelRequest => ({
@@ -272,14 +286,14 @@ Deno.test("provider: HTTP 401/403 → auth, 429 → rate_limited, 5xx → provid
   const call = (p: Provider) => () => collect(p.stream(req([{ role: "user", content: "x" }]), signal));
   const wrongKey = "sk-wrong-key-0000";
   const e401 = await expectProviderError(
-    call(providerFor(fake.baseUrl, wrongKey)),
+    call(providerFor(fake.baseUrl, wrongKey, NO_RETRY)),
     "auth",
     /rejected the API key.*DISPATCH_API_KEY/,
   );
   assertEquals(e401.status, 401);
   assert(!e401.message.includes(wrongKey));
 
-  const good = providerFor(fake.baseUrl);
+  const good = providerFor(fake.baseUrl, KEY, NO_RETRY);
   fake.script([httpError(403, "forbidden")]);
   await expectProviderError(call(good), "auth", /HTTP 403: forbidden/);
   fake.script([httpError(429, "Too many requests", { "retry-after": "7" })]);
@@ -297,13 +311,13 @@ Deno.test("provider: HTTP 401/403 → auth, 429 → rate_limited, 5xx → provid
   await expectProviderError(call(good), "not_found", /model "fake-model" not found/);
   fake.script([httpError(400, "context length exceeded")]);
   await expectProviderError(call(good), "bad_request", /context length exceeded/);
-  // no retries: one request per call
+  // retries off: one request per call
   assertEquals(fake.chatRequests.length, 7);
 });
 
 Deno.test("provider: an error after data started → ProviderError; a dropped connection → provider_unreachable", async () => {
   await using fake = await startFakeProvider();
-  const provider = providerFor(fake.baseUrl);
+  const provider = providerFor(fake.baseUrl, KEY, NO_RETRY);
   const signal = new AbortController().signal;
   const seen: ModelStreamPart[] = [];
   fake.script([text("partial"), httpError(503, "overloaded")]);
@@ -407,18 +421,23 @@ Deno.test("provider: the API key never shows in errors or in anything logged", a
   try {
     const signal = new AbortController().signal;
     const call = (p: Provider) => () => collect(p.stream(req([{ role: "user", content: "x" }]), signal));
-    const good = providerFor(fake.baseUrl);
+    const good = providerFor(fake.baseUrl, KEY, { ...FAST_RETRY, maxRetries: 1 });
     // a provider that echoes the key back in its error message
     fake.script([httpError(401, `Incorrect API key provided: ${KEY}`)]);
     await expectProviderError(call(good), "auth");
-    fake.script([httpError(429, `key ${KEY} over quota`)]);
-    await expectProviderError(call(good), "rate_limited");
+    // retried once: the retry part's message is redacted as well
+    fake.script([httpError(429, `key ${KEY} over quota`)], [httpError(429, `key ${KEY} over quota`)]);
+    await expectProviderError(async () => {
+      for await (const p of good.stream(req([{ role: "user", content: "x" }]), signal)) {
+        logged.push(JSON.stringify(p));
+      }
+    }, "rate_limited");
     fake.script([text("x"), httpError(500, `boom for ${KEY}`)]);
     await expectProviderError(call(good), "provider_unavailable");
     fake.onModels = () => Response.json({ error: { message: `bad ${KEY}` } }, { status: 500 });
     await expectProviderError(() => good.listModels(), "provider_unavailable");
     await expectProviderError(
-      call(providerFor(`http://127.0.0.1:${closedPort()}/v1`)),
+      call(providerFor(`http://127.0.0.1:${closedPort()}/v1`, KEY, NO_RETRY)),
       "provider_unreachable",
     );
     // and the daemon side: activation logs
@@ -534,5 +553,253 @@ Deno.test("extensions: auth-apikey → credential-store → provider-openai-comp
     assertEquals(second[2], { role: "tool", tool_call_id: "call_1", content: "bird: pelican" });
   } finally {
     await host.shutdown();
+  }
+});
+
+// ---------------------------------------------------------------- faults: retries, backoff, stalls
+
+type RetryPart = Extract<ModelStreamPart, { type: "retry" }>;
+const retries = (parts: ModelStreamPart[]) => parts.filter((p): p is RetryPart => p.type === "retry");
+const ask = (p: Provider, signal = new AbortController().signal) =>
+  collect(p.stream(req([{ role: "user", content: "x" }]), signal));
+
+Deno.test("faults: 429 with Retry-After waits what it says, announces the retry, then completes", async () => {
+  await using fake = await startFakeProvider();
+  fake.script([httpError(429, "slow down", { "retry-after": "1" })], [text("after the wait")]);
+  const started = performance.now();
+  const parts = await ask(providerFor(fake.baseUrl, KEY, { baseDelayMs: 1 }));
+  const waited = performance.now() - started;
+  const [retry] = retries(parts);
+  assertEquals(retries(parts).length, 1);
+  assertEquals([retry.attempt, retry.code], [0, "rate_limited"]);
+  assert(retry.delayMs >= 1000 && retry.delayMs <= 1100, `delay ${retry.delayMs}`);
+  assertMatch(retry.message, /opencode: rate limited \(HTTP 429: slow down\)/);
+  assertEquals(deltas(parts, "text-delta"), ["after the wait"]);
+  assert(waited >= 1000, `retried after ${waited.toFixed(0)} ms`); // a lower bound: never flaky
+  assertEquals(fake.chatRequests.length, 2);
+  // retry-after-ms (OpenAI's header) wins over retry-after
+  fake.script([httpError(429, "x", { "retry-after-ms": "30", "retry-after": "9" })], [text("ok")]);
+  const fast = retries(await ask(providerFor(fake.baseUrl, KEY, { baseDelayMs: 1 })));
+  assert(fast[0].delayMs >= 30 && fast[0].delayMs <= 33, `delay ${fast[0].delayMs}`);
+});
+
+Deno.test("faults: 503s then success; 408/409 are retried too; attempts count from 0", async () => {
+  await using fake = await startFakeProvider();
+  fake.script([httpError(503, "overloaded")], [httpError(503, "overloaded")], [text("finally")]);
+  const parts = await ask(providerFor(fake.baseUrl));
+  assertEquals(retries(parts).map((r) => [r.attempt, r.code]), [[0, "provider_unavailable"], [
+    1,
+    "provider_unavailable",
+  ]]);
+  assertMatch(retries(parts)[0].message, /HTTP 503: overloaded/);
+  assertEquals(deltas(parts, "text-delta"), ["finally"]);
+  assertEquals(parts.at(-1), { type: "finish", reason: "stop" });
+  fake.script([httpError(408, "timeout")], [httpError(409, "conflict")], [text("ok")]);
+  assertEquals(retries(await ask(providerFor(fake.baseUrl))).length, 2);
+  assertEquals(fake.chatRequests.length, 6);
+});
+
+Deno.test("faults: after the limit the call fails naming the provider, the status and the attempts", async () => {
+  await using fake = await startFakeProvider();
+  fake.script(...Array.from({ length: 3 }, () => [httpError(500, "internal")]));
+  const provider = providerFor(fake.baseUrl, KEY, { ...FAST_RETRY, maxRetries: 2 });
+  const seen: ModelStreamPart[] = [];
+  const error = await expectProviderError(async () => {
+    for await (
+      const p of provider.stream(req([{ role: "user", content: "x" }]), new AbortController().signal)
+    ) {
+      seen.push(p);
+    }
+  }, "provider_unavailable");
+  assertMatch(error.message, /^opencode: .*HTTP 500: internal.*gave up after 3 attempts/);
+  assertEquals(error.status, 500);
+  assertEquals(retries(seen).map((r) => r.attempt), [0, 1]);
+  assertEquals(fake.chatRequests.length, 3);
+  assertEquals(fake.pending, 0);
+  // a Retry-After beyond DISPATCH_PROVIDER_RETRY_MAX_MS is not waited for
+  fake.script([httpError(429, "daily quota", { "retry-after": "3600" })]);
+  const long = await expectProviderError(() => ask(provider), "rate_limited");
+  assertMatch(long.message, /asks to wait 3600 s/);
+  assertEquals(fake.chatRequests.length, 4);
+});
+
+Deno.test("faults: 400, 401, 404 and 422 are not retried", async () => {
+  await using fake = await startFakeProvider();
+  const provider = providerFor(fake.baseUrl);
+  for (
+    const [status, code] of [[400, "bad_request"], [401, "auth"], [404, "not_found"], [422, "bad_request"]]
+  ) {
+    const before = fake.chatRequests.length;
+    fake.script([httpError(status as number, "no")], [text("must not be asked for")]);
+    const seen: ModelStreamPart[] = [];
+    await expectProviderError(async () => {
+      for await (
+        const p of provider.stream(req([{ role: "user", content: "x" }]), new AbortController().signal)
+      ) {
+        seen.push(p);
+      }
+    }, code as string);
+    assertEquals(retries(seen), []);
+    assertEquals(fake.chatRequests.length, before + 1, `HTTP ${status} was retried`);
+    fake.reset();
+    await ask(provider); // consumes the unused script
+  }
+});
+
+Deno.test("faults: a connection reset before any response is retried, then completes", async () => {
+  await using fake = await startFakeProvider();
+  const proxy = startFlakyProxy(fake, 2);
+  try {
+    fake.script([text("through")]);
+    const parts = await ask(providerFor(proxy.baseUrl));
+    assertEquals(retries(parts).map((r) => r.code), ["provider_unreachable", "provider_unreachable"]);
+    assertMatch(retries(parts)[0].message, /opencode: (cannot reach|the connection to) /);
+    assertEquals(deltas(parts, "text-delta"), ["through"]);
+    assertEquals(fake.chatRequests.length, 1);
+    assert(proxy.connections >= 3);
+  } finally {
+    proxy.close();
+  }
+  // a body that breaks before anything was parsed is retried as well
+  fake.script([drop()], [text("second try")]);
+  const parts = await ask(providerFor(fake.baseUrl));
+  assertEquals(retries(parts).map((r) => r.code), ["provider_unreachable"]);
+  assertEquals(deltas(parts, "text-delta"), ["second try"]);
+});
+
+Deno.test("faults: a stall (before headers, before any output) hits the stall timeout and is retried", async () => {
+  await using fake = await startFakeProvider();
+  const provider = providerFor(fake.baseUrl, KEY, { ...FAST_RETRY, stallTimeoutMs: 150 });
+  // a leading stall: no response headers at all; then a stream that stalls after a role-only chunk
+  const roleOnly = {
+    id: "chatcmpl-role",
+    object: "chat.completion.chunk",
+    created: 0,
+    model: "fake-model",
+    choices: [{ index: 0, delta: { role: "assistant" }, finish_reason: null }],
+  };
+  fake.script([stall()], [raw(roleOnly), stall()], [text("awake")]);
+  const parts = await ask(provider);
+  assertEquals(retries(parts).map((r) => r.code), ["provider_stalled", "provider_stalled"]);
+  assertMatch(
+    retries(parts)[0].message,
+    /opencode: .* sent nothing for 150 ms \(DISPATCH_STALL_TIMEOUT_MS\)/,
+  );
+  assertEquals(deltas(parts, "text-delta"), ["awake"]);
+  // a slow but steady stream is not a stall: the gaps are each below the timeout
+  fake.script({ steps: [text("a"), text("b"), text("c"), text("d")], chunkDelayMs: 60 });
+  const slow = await ask(provider);
+  assertEquals(retries(slow), []);
+  assertEquals(deltas(slow, "text-delta").join(""), "abcd");
+});
+
+Deno.test("faults: a failure after output was shown is not replayed; the shown part stays", async () => {
+  await using fake = await startFakeProvider();
+  const provider = providerFor(fake.baseUrl, KEY, { ...FAST_RETRY, stallTimeoutMs: 150 });
+  for (
+    const script of [[text("half an ans"), stall()], [text("half an ans"), httpError(503, "overloaded")]]
+  ) {
+    fake.reset();
+    fake.script(script, [text("must not be asked for")]);
+    const seen: ModelStreamPart[] = [];
+    const error = await assertRejects(async () => {
+      for await (
+        const p of provider.stream(req([{ role: "user", content: "x" }]), new AbortController().signal)
+      ) {
+        seen.push(p);
+      }
+    });
+    assert(error instanceof ProviderError);
+    assertMatch(error.message, /not retried, as part of the answer was already shown/);
+    assertEquals(deltas(seen, "text-delta"), ["half an ans"]);
+    assertEquals(retries(seen), []);
+    assertEquals(fake.chatRequests.length, 1);
+    await ask(provider); // consumes the unused script
+  }
+});
+
+Deno.test("faults: abort during a retry wait ends the stream at once, without another request", async () => {
+  await using fake = await startFakeProvider();
+  fake.script([httpError(503, "busy")]);
+  const provider = providerFor(fake.baseUrl, KEY, { baseDelayMs: 60_000, maxDelayMs: 60_000 });
+  const ac = new AbortController();
+  const parts: ModelStreamPart[] = [];
+  for await (const p of provider.stream(req([{ role: "user", content: "x" }]), ac.signal)) {
+    parts.push(p);
+    if (p.type === "retry") ac.abort();
+  }
+  assertEquals(parts.map((p) => p.type), ["retry"]);
+  assertEquals(fake.chatRequests.length, 1);
+});
+
+Deno.test("faults: runTurn forwards a provider's retries as provider-retry events", async () => {
+  await using fake = await startFakeProvider();
+  fake.script([httpError(429, "slow down", { "retry-after-ms": "5" })], [text("done")]);
+  const turn = runTurn({
+    conversationId: "c1",
+    turnId: "t1",
+    provider: providerFor(fake.baseUrl),
+    model: "fake-model",
+    messages: [{ role: "user", content: "x" }],
+    tools: [],
+    signal: new AbortController().signal,
+  });
+  const events = [];
+  for await (const e of turn) events.push(e);
+  const retry = events.find((e) => e.type === "provider-retry")!;
+  assertEquals({ ...retry, delayMs: 0, message: "" }, {
+    type: "provider-retry",
+    conversationId: "c1",
+    turnId: "t1",
+    attempt: 0,
+    delayMs: 0,
+    message: "",
+    code: "rate_limited",
+  });
+  assertEquals(events.map((e) => e.type).slice(0, 3), ["turn-start", "provider-retry", "text-delta"]);
+  assertEquals(events.at(-1)!.type, "done");
+});
+
+Deno.test("faults: retry policy: backoff doubles with jitter and a cap; Retry-After forms; env parsing", () => {
+  const policy = { baseDelayMs: 1000, maxDelayMs: 8000 };
+  assertEquals([0, 1, 2, 3, 4].map((a) => retryDelayMs(a, policy, undefined, () => 0)), [
+    500,
+    1000,
+    2000,
+    4000,
+    4000,
+  ]);
+  assertEquals([0, 1, 2, 3, 4].map((a) => retryDelayMs(a, policy, undefined, () => 1)), [
+    1000,
+    2000,
+    4000,
+    8000,
+    8000,
+  ]);
+  assertEquals(retryDelayMs(3, policy, 1500, () => 1), 1650);
+  const now = Date.parse("2026-12-01T09:00:00Z");
+  assertEquals(retryAfterMs({ "Retry-After": "2" }, now), 2000);
+  assertEquals(retryAfterMs({ "retry-after": "0.5" }, now), 500);
+  assertEquals(retryAfterMs({ "retry-after": "Tue, 01 Dec 2026 09:00:30 GMT" }, now), 30_000);
+  assertEquals(retryAfterMs({ "retry-after": "soon" }, now), undefined);
+  assertEquals(retryAfterMs(undefined, now), undefined);
+  assertEquals([408, 409, 429, 500, 503, 599].map(retryableStatus), [true, true, true, true, true, true]);
+  assertEquals([400, 401, 403, 404, 413, 422].map(retryableStatus), [
+    false,
+    false,
+    false,
+    false,
+    false,
+    false,
+  ]);
+  assertEquals(retryPolicyFromEnv({}), DEFAULT_RETRY_POLICY);
+  assertEquals(DEFAULT_RETRY_POLICY.stallTimeoutMs, 120_000);
+  assertEquals(
+    retryPolicyFromEnv({ DISPATCH_STALL_TIMEOUT_MS: "500", DISPATCH_PROVIDER_MAX_RETRIES: "0" }),
+    { ...DEFAULT_RETRY_POLICY, stallTimeoutMs: 500, maxRetries: 0 },
+  );
+  for (const bad of ["-1", "1.5", "ten", "0"]) {
+    const error = assertThrows(() => retryPolicyFromEnv({ DISPATCH_STALL_TIMEOUT_MS: bad }));
+    assertMatch((error as Error).message, /DISPATCH_STALL_TIMEOUT_MS must be/);
   }
 });

@@ -1,7 +1,8 @@
 // An OpenAI-compatible chat-completions Provider on the AI SDK (`ai` v7 + `@ai-sdk/openai-compatible`).
 // One `stream()` is one model call: tools go to the model as schemas only (no `execute`), the SDK stops after
-// one step and never retries; the kernel owns the tool loop and retry policy. Shared by every provider that
-// speaks this protocol (the DISPATCH_* endpoint, Umans, ...).
+// one step; the kernel owns the tool loop. Transient failures (429, 5xx, a broken connection, a stall) are
+// retried here, announced as `retry` parts, as long as nothing of the answer was yielded yet. Shared by every
+// provider that speaks this protocol (the DISPATCH_* endpoint, Umans, ...).
 import { APICallError, isStepCount, jsonSchema, type ModelMessage as SdkMessage, streamText, tool } from "ai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import {
@@ -13,6 +14,15 @@ import {
   ProviderError,
   type Usage,
 } from "../../src/kernel/mod.ts";
+import {
+  DEFAULT_RETRY_POLICY,
+  retryableStatus,
+  retryAfterMs,
+  retryDelayMs,
+  type RetryPolicy,
+  sleep,
+  StallWatchdog,
+} from "./retry.ts";
 
 export interface OpenAICompatOptions {
   /** The provider's id: the credential name (`opencode`, `umans`); names it in error messages. */
@@ -27,92 +37,157 @@ export interface OpenAICompatOptions {
   headers?: Record<string, string>;
   /** A fetch to use instead of the global one (tests, proxies). */
   fetch?: typeof fetch;
+  /** Retry and stall settings; unset fields take DEFAULT_RETRY_POLICY's. */
+  retry?: Partial<RetryPolicy>;
 }
 
 /** Builds a Provider for one OpenAI-compatible endpoint. */
 export function createOpenAICompatProvider(opts: OpenAICompatOptions): Provider {
   const baseUrl = opts.baseUrl.replace(/\/+$/, "");
-  const sdk = createOpenAICompatible({
-    name: opts.id,
-    baseURL: baseUrl,
-    apiKey: opts.apiKey || undefined,
-    headers: opts.headers,
-    includeUsage: true,
-    fetch: opts.fetch,
-  });
+  const policy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
   const where = { id: opts.id, baseUrl, apiKey: opts.apiKey, keyEnv: opts.keyEnv };
+
+  /** One attempt: a fresh SDK client whose fetch is watched for stalls. */
+  async function* attempt(
+    request: ModelRequest,
+    signal: AbortSignal,
+    watchdog: StallWatchdog,
+  ): AsyncGenerator<ModelStreamPart> {
+    const sdk = createOpenAICompatible({
+      name: opts.id,
+      baseURL: baseUrl,
+      apiKey: opts.apiKey || undefined,
+      headers: opts.headers,
+      includeUsage: true,
+      fetch: watchdog.fetch(opts.fetch ?? fetch),
+    });
+    const tools = request.tools.length
+      ? Object.fromEntries(
+        request.tools.map((t) => [
+          t.name,
+          tool({ description: t.description, inputSchema: jsonSchema(t.parameters as never) }),
+        ]),
+      )
+      : undefined;
+    const result = streamText({
+      model: sdk.chatModel(request.model),
+      messages: toSdkMessages(request.messages),
+      allowSystemInMessages: true,
+      tools,
+      stopWhen: isStepCount(1),
+      maxRetries: 0, // retries are ours: the SDK's would replay output already shown
+      maxOutputTokens: request.maxOutputTokens,
+      providerOptions: request.reasoningEffort
+        ? { openaiCompatible: { reasoningEffort: request.reasoningEffort } }
+        : undefined,
+      abortSignal: signal,
+      // Errors arrive as stream parts and become ProviderErrors below; the SDK's default logs them.
+      onError: () => {},
+    });
+    for await (const part of result.stream) {
+      switch (part.type) {
+        case "text-delta":
+          if (part.text) yield { type: "text-delta", delta: part.text };
+          break;
+        case "reasoning-delta":
+          if (part.text) yield { type: "reasoning-delta", delta: part.text };
+          break;
+        case "tool-call":
+          yield {
+            type: "tool-call",
+            toolCallId: part.toolCallId,
+            toolName: part.toolName,
+            input: part.input,
+          };
+          break;
+        case "finish-step": {
+          const usage = toUsage(part.usage);
+          if (usage) yield { type: "usage", usage };
+          break;
+        }
+        case "finish":
+          yield { type: "finish", reason: part.finishReason };
+          break;
+        case "error":
+          throw part.error;
+        case "abort":
+          // Our watchdog aborts the fetch, which the SDK may report as an abort: that is a stall, not a stop.
+          if (watchdog.stalled && !signal.aborted) throw watchdog.signal.reason;
+          return;
+      }
+    }
+  }
 
   return {
     id: opts.id,
     listModels: (signal) => listOpenAIModels({ ...opts, baseUrl }, signal),
     async *stream(request: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelStreamPart> {
-      if (signal.aborted) return;
-      const tools = request.tools.length
-        ? Object.fromEntries(
-          request.tools.map((t) => [
-            t.name,
-            tool({ description: t.description, inputSchema: jsonSchema(t.parameters as never) }),
-          ]),
-        )
-        : undefined;
-      let result;
-      try {
-        result = streamText({
-          model: sdk.chatModel(request.model),
-          messages: toSdkMessages(request.messages),
-          allowSystemInMessages: true,
-          tools,
-          stopWhen: isStepCount(1),
-          maxRetries: 0,
-          maxOutputTokens: request.maxOutputTokens,
-          providerOptions: request.reasoningEffort
-            ? { openaiCompatible: { reasoningEffort: request.reasoningEffort } }
-            : undefined,
-          abortSignal: signal,
-          // Errors arrive as stream parts and become ProviderErrors below; the SDK's default logs them.
-          onError: () => {},
-        });
-      } catch (error) {
-        throw toProviderError(error, { ...where, model: request.model });
-      }
-      try {
-        for await (const part of result.stream) {
-          switch (part.type) {
-            case "text-delta":
-              if (part.text) yield { type: "text-delta", delta: part.text };
-              break;
-            case "reasoning-delta":
-              if (part.text) yield { type: "reasoning-delta", delta: part.text };
-              break;
-            case "tool-call":
-              yield {
-                type: "tool-call",
-                toolCallId: part.toolCallId,
-                toolName: part.toolName,
-                input: part.input,
-              };
-              break;
-            case "finish-step": {
-              const usage = toUsage(part.usage);
-              if (usage) yield { type: "usage", usage };
-              break;
-            }
-            case "finish":
-              yield { type: "finish", reason: part.finishReason };
-              break;
-            case "error":
-              if (signal.aborted) return;
-              throw toProviderError(part.error, { ...where, model: request.model });
-            case "abort":
-              return;
-          }
-        }
-      } catch (error) {
+      const at = { ...where, model: request.model };
+      for (let retry = 0;; retry++) {
         if (signal.aborted) return;
-        throw toProviderError(error, { ...where, model: request.model });
+        const watchdog = new StallWatchdog(policy.stallTimeoutMs);
+        let shown = false;
+        let failure: ProviderError;
+        let waitMs: number | undefined;
+        try {
+          for await (const part of attempt(request, signal, watchdog)) {
+            shown = true;
+            yield part;
+          }
+          return;
+        } catch (error) {
+          if (signal.aborted) return;
+          failure = watchdog.stalled ? stallError(at, policy.stallTimeoutMs) : toProviderError(error, at);
+          waitMs = retryAfterMs((error as { responseHeaders?: Record<string, string> }).responseHeaders);
+        } finally {
+          watchdog.stop();
+        }
+        // Output already reached the turn: a second call would answer anew and contradict it (see README).
+        if (shown) {
+          throw new ProviderError(
+            `${failure.message}; not retried, as part of the answer was already shown (it is kept: ` +
+              `send a message to continue)`,
+            failure.code,
+            failure.status,
+          );
+        }
+        if (!retryable(failure)) throw failure;
+        if (retry >= policy.maxRetries) {
+          throw new ProviderError(
+            policy.maxRetries === 0
+              ? failure.message
+              : `${failure.message}; gave up after ${retry + 1} attempts`,
+            failure.code,
+            failure.status,
+          );
+        }
+        if (waitMs !== undefined && waitMs > policy.maxDelayMs) {
+          throw new ProviderError(
+            `${failure.message}; not retried: the provider asks to wait ${Math.ceil(waitMs / 1000)} s, ` +
+              `more than DISPATCH_PROVIDER_RETRY_MAX_MS (${policy.maxDelayMs} ms)`,
+            failure.code,
+            failure.status,
+          );
+        }
+        const delayMs = retryDelayMs(retry, policy, waitMs);
+        yield { type: "retry", attempt: retry, delayMs, message: failure.message, code: failure.code };
+        if (!(await sleep(delayMs, signal))) return;
       }
     },
   };
+}
+
+/** Transient failures: 408/409/429/5xx, a connection that failed or broke, a stall. */
+function retryable(error: ProviderError): boolean {
+  if (error.status !== undefined) return retryableStatus(error.status);
+  return error.code === "provider_unreachable" || error.code === "provider_stalled";
+}
+
+function stallError(where: Where, ms: number): ProviderError {
+  return new ProviderError(
+    `${where.id}: ${where.baseUrl} sent nothing for ${ms} ms (DISPATCH_STALL_TIMEOUT_MS)`,
+    "provider_stalled",
+  );
 }
 
 // ---------------------------------------------------------------- messages
