@@ -8,3 +8,4 @@ export * from "./text.ts";
 export * from "./fs.ts";
 export * from "./glob.ts";
 export * from "./walk.ts";
+export * from "./service.ts";

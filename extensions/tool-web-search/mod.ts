@@ -1,0 +1,138 @@
+// web_search: Firecrawl's search, scrape, crawl and map as one tool. Runs sandboxed with `net` to Firecrawl's
+// host only; the base URL and key come from the config the host grants at activation (settings.ts).
+import { z } from "zod";
+import type { ExtensionContext } from "../../src/kernel/contracts.ts";
+import { capText, parseServiceUrl } from "../../src/sdk/service.ts";
+import { defineTool, fail } from "../../src/sdk/tool.ts";
+import { Firecrawl, type Page, type SearchResult } from "./firecrawl.ts";
+import { publicTarget } from "./target.ts";
+import {
+  DEFAULT_CRAWL_TIMEOUT_MS,
+  FIRECRAWL_API_KEY,
+  FIRECRAWL_BASE_URL,
+  FIRECRAWL_CRAWL_TIMEOUT_MS,
+} from "./settings.ts";
+
+export { manifest } from "./manifest.ts";
+
+/** The most text one call returns; beyond it the result is cut with a marker. */
+export const MAX_RESULT_CHARS = 40_000;
+const REQUEST_TIMEOUT_MS = 90_000;
+const LIMITS = {
+  search: { default: 5, max: 20 },
+  crawl: { default: 10, max: 50 },
+  map: { default: 200, max: 1000 },
+} as const;
+
+const inputSchema = z.object({
+  operation: z.enum(["search", "scrape", "crawl", "map"]).default("search").describe(
+    "search (default): web search for query. scrape: one page's content as markdown. crawl: a site's pages " +
+      "from url. map: the links (URLs) of a site, optionally filtered by query.",
+  ),
+  query: z.string().trim().min(1).max(500).optional().describe(
+    "search: what to look for (required). map: keep only links about this. Not used by scrape and crawl.",
+  ),
+  url: z.string().trim().min(1).max(2048).optional().describe(
+    "scrape, crawl, map: the page or site (required); `example.com/x` means https. Not used by search.",
+  ),
+  limit: z.number().int().min(1).max(LIMITS.map.max).optional().describe(
+    `search: results (default ${LIMITS.search.default}, at most ${LIMITS.search.max}); crawl: pages ` +
+      `(default ${LIMITS.crawl.default}, at most ${LIMITS.crawl.max}); map: links (default ` +
+      `${LIMITS.map.default}, at most ${LIMITS.map.max}).`,
+  ),
+});
+type Input = z.output<typeof inputSchema>;
+
+const description = [
+  "Search and read the web through Firecrawl. operation search (default) returns titles, URLs and snippets for",
+  "query; scrape returns one page (url) as markdown; crawl follows a site's links from url and returns its",
+  "pages as markdown (slow: use scrape for one page); map lists a site's URLs. Only public sites can be read.",
+  `Results longer than ${MAX_RESULT_CHARS} characters are cut, with a note saying so.`,
+].join(" ");
+
+export function activate(ctx: ExtensionContext): void {
+  const base = parseServiceUrl(FIRECRAWL_BASE_URL, ctx.config[FIRECRAWL_BASE_URL] ?? "");
+  if (!base.ok) {
+    throw new Error(`tool-web-search was not granted a usable ${FIRECRAWL_BASE_URL}: ${base.error}`);
+  }
+  const firecrawl = new Firecrawl({
+    baseUrl: base.url,
+    apiKey: ctx.config[FIRECRAWL_API_KEY] || undefined,
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    crawlTimeoutMs: Number(ctx.config[FIRECRAWL_CRAWL_TIMEOUT_MS] ?? DEFAULT_CRAWL_TIMEOUT_MS),
+  });
+
+  ctx.tools.register(defineTool({
+    name: "web_search",
+    description,
+    inputSchema,
+    async execute(input, tctx) {
+      const { signal } = tctx;
+      switch (input.operation) {
+        case "search": {
+          if (!input.query) fail("search needs query");
+          const results = await firecrawl.search(input.query, limitFor("search", input), signal);
+          return capped(formatSearch(input.query, results));
+        }
+        case "scrape": {
+          const page = await firecrawl.scrape(target(input, "scrape", base.url), signal);
+          return capped(formatPage(page, input.url!));
+        }
+        case "crawl": {
+          const url = target(input, "crawl", base.url);
+          const outcome = await firecrawl.crawl(url, limitFor("crawl", input), signal, (done, total) => {
+            tctx.emitOutput(`crawling ${url}: ${done} of ${total} pages\n`, "stdout");
+          });
+          const head = `crawled ${url}: ${outcome.pages.length} of ${outcome.total} pages` +
+            (outcome.stopped ? ` (${outcome.stopped}; showing the pages scraped so far)` : "");
+          return capped([head, ...outcome.pages.map((p, i) => `--- page ${i + 1} ---\n${formatPage(p, url)}`)]
+            .join("\n\n"));
+        }
+        case "map": {
+          const url = target(input, "map", base.url);
+          const links = await firecrawl.map(url, input.query, limitFor("map", input), signal);
+          if (links.length === 0) return `no links found on ${url}`;
+          return capped(`${links.length} links on ${url}:\n${links.join("\n")}`);
+        }
+      }
+    },
+  }));
+}
+
+function limitFor(op: keyof typeof LIMITS, input: Input): number {
+  const { default: fallback, max } = LIMITS[op];
+  if (input.limit !== undefined && input.limit > max) fail(`limit: at most ${max} for ${op}`);
+  return input.limit ?? fallback;
+}
+
+function target(input: Input, op: string, firecrawlBaseUrl: string): string {
+  if (!input.url) fail(`${op} needs url`);
+  return publicTarget(input.url, firecrawlBaseUrl);
+}
+
+const capped = (text: string) =>
+  capText(text, MAX_RESULT_CHARS, "ask for fewer results, or scrape single pages instead of crawling");
+
+function formatSearch(query: string, results: SearchResult[]): string {
+  if (results.length === 0) return `no results for ${JSON.stringify(query)}`;
+  return results.map((r, i) =>
+    [
+      `${i + 1}. ${oneLine(r.title) || r.url}`,
+      `   ${r.url}`,
+      ...(r.description ? [`   ${oneLine(r.description)}`] : []),
+      ...(r.markdown ? ["", r.markdown.trim()] : []),
+    ].join("\n")
+  ).join("\n\n");
+}
+
+function formatPage(page: Page, requested: string): string {
+  const meta = page.metadata ?? {};
+  const source = meta.sourceURL ?? meta.url ?? requested;
+  const lines = [`# ${oneLine(meta.title) || source}`, `source: ${source}`];
+  if (meta.statusCode && meta.statusCode >= 400) lines.push(`(the page answered HTTP ${meta.statusCode})`);
+  if (meta.error) lines.push(`(error: ${oneLine(meta.error)})`);
+  const body = page.markdown?.trim();
+  return [...lines, "", body || "(no text content)"].join("\n");
+}
+
+const oneLine = (s: string | null | undefined) => (s ?? "").replace(/\s+/g, " ").trim();

@@ -1,0 +1,12 @@
+import type { ManifestInput } from "../../src/kernel/mod.ts";
+
+export const manifest: ManifestInput = {
+  id: "tool-youtube-transcript",
+  version: "0.1.0",
+  description:
+    "youtube_transcript: fetches a YouTube video's transcript from the configured transcriber service",
+  dependsOn: [],
+  // "$YOUTUBE_TRANSCRIPT_HOST" is expanded by the host to YOUTUBE_TRANSCRIPT_URL's host:port, and nothing else.
+  permissions: { net: ["$YOUTUBE_TRANSCRIPT_HOST"] },
+  core: false,
+};
