@@ -9,7 +9,7 @@ import * as editFile from "../extensions/tool-edit-file/mod.ts";
 import * as shell from "../extensions/tool-shell/mod.ts";
 import * as grep from "../extensions/tool-grep/mod.ts";
 import * as glob from "../extensions/tool-glob/mod.ts";
-import { waitGone } from "./process.ts";
+import { sleepMarker, waitProcesses } from "./process.ts";
 
 const EXTENSIONS = [readFile, writeFile, editFile, shell, grep, glob];
 
@@ -520,19 +520,13 @@ Deno.test("glob stops at 1000 files and says so", async () => {
 
 // ---------------------------------------------------------------- run_shell
 
-async function readPid(path: string, ms = 5000): Promise<number> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const text = await Deno.readTextFile(path).catch(() => "");
-    if (/^\d+\n/.test(text)) return Number(text.trim());
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`no pid in ${path}`);
-}
-
-// The shell writes its own pid and a backgrounded grandchild's, then blocks.
-const FOREVER = "sleep 1000 & echo $! > bg.pid.tmp && mv bg.pid.tmp bg.pid; echo $$ > sh.pid.tmp && " +
-  "mv sh.pid.tmp sh.pid; echo started; sleep 1000";
+// A command whose shell blocks, with a background job and one in its own session (`setsid`), all marked.
+const forever = (marker: string) =>
+  `sleep ${marker} & setsid sleep ${marker} & echo started; sleep ${marker}`;
+/** All three sleeps of `forever(marker)` are running. */
+const allRunning = (marker: string) => waitProcesses(marker, (pids) => pids.length >= 3);
+/** None of them is left. */
+const noneLeft = (marker: string) => waitProcesses(marker, (pids) => pids.length === 0);
 
 Deno.test("run_shell runs bash in the working directory and reports the exit code", async () => {
   await using f = await fixture();
@@ -543,7 +537,7 @@ Deno.test("run_shell runs bash in the working directory and reports the exit cod
   assertEquals(await ok(f.call("run_shell", { command: "true" })), "(no output)\nexit code 0");
   // stdin is closed: cat ends at once.
   assertEquals(await ok(f.call("run_shell", { command: "cat; echo done" })), "done\nexit code 0");
-  await err(f.call("run_shell", { command: "kill -9 $$" }), /exit code 137 \(killed by SIGKILL\)/);
+  await err(f.call("run_shell", { command: "kill -9 $$" }), /exit code 137$/);
   await err(f.call("run_shell", { command: "pwd" }, { cwd: null }), /no working directory/);
   await err(f.call("run_shell", { command: "pwd" }, { cwd: f.dataDir }), /protected/);
 });
@@ -584,34 +578,31 @@ Deno.test("run_shell keeps the head and tail of long output with a marker in the
   assertEquals(streamed, 588895, "everything under the live limit was streamed");
 });
 
-Deno.test("run_shell timeout kills the whole process group, background grandchild included", async () => {
+Deno.test("run_shell timeout kills everything the command started, setsid included", async () => {
   await using f = await fixture();
+  const marker = sleepMarker();
   const started = Date.now();
-  const out = await err(
-    f.call("run_shell", { command: FOREVER, timeoutMs: 700 }),
-    /killed: timeout after 700ms$/,
+  const call = err(
+    f.call("run_shell", { command: forever(marker), timeoutMs: 1500 }),
+    /killed: timeout after 1500ms$/,
   );
-  assert(Date.now() - started < 5000, "returned soon after the timeout");
+  assert(await allRunning(marker), "the command and its background jobs started");
+  const out = await call;
+  assert(Date.now() - started < 6000, "returned soon after the timeout");
   assertStringIncludes(out, "started");
-  const sh = await readPid(join(f.cwd, "sh.pid"));
-  const bg = await readPid(join(f.cwd, "bg.pid"));
-  assert(await waitGone(sh), `shell ${sh} is gone`);
-  assert(await waitGone(bg), `background sleep ${bg} is gone`);
+  assert(await noneLeft(marker), "nothing the command started is left");
 });
 
-Deno.test("run_shell abort mid-command kills the whole process group", async () => {
+Deno.test("run_shell abort mid-command kills everything the command started", async () => {
   await using f = await fixture();
+  const marker = sleepMarker();
   const controller = new AbortController();
-  const running = f.call("run_shell", { command: FOREVER }, {
-    signal: controller.signal,
-    onOutput: (data) => data.includes("started") && controller.abort(),
-  });
+  const running = f.call("run_shell", { command: forever(marker) }, { signal: controller.signal });
+  assert(await allRunning(marker), "the command and its background jobs started");
+  controller.abort();
   const out = await err(running, /aborted$/);
   assertStringIncludes(out, "started");
-  const sh = await readPid(join(f.cwd, "sh.pid"));
-  const bg = await readPid(join(f.cwd, "bg.pid"));
-  assert(await waitGone(sh), `shell ${sh} is gone`);
-  assert(await waitGone(bg), `background sleep ${bg} is gone`);
+  assert(await noneLeft(marker), "nothing the command started is left");
 
   // Already aborted: nothing runs.
   const done = new AbortController();
@@ -622,23 +613,24 @@ Deno.test("run_shell abort mid-command kills the whole process group", async () 
 
 Deno.test("run_shell: shutting the extension down kills the commands still running", async () => {
   await using f = await fixture();
-  const running = f.call("run_shell", { command: FOREVER });
-  const sh = await readPid(join(f.cwd, "sh.pid"));
-  const bg = await readPid(join(f.cwd, "bg.pid"));
+  const marker = sleepMarker();
+  const running = f.call("run_shell", { command: forever(marker) });
+  assert(await allRunning(marker), "the command and its background jobs started");
   await f.host.shutdown();
   await err(running, /aborted$/);
-  assert(await waitGone(sh), `shell ${sh} is gone`);
-  assert(await waitGone(bg), `background sleep ${bg} is gone`);
+  assert(await noneLeft(marker), "nothing the command started is left");
 });
 
-Deno.test("run_shell: background jobs do not outlive a command that exits normally", async () => {
+Deno.test("run_shell: background jobs, setsid ones too, do not outlive a command that exits normally", async () => {
   await using f = await fixture();
+  const marker = sleepMarker();
   const started = Date.now();
-  const out = await ok(f.call("run_shell", { command: "sleep 1000 & echo $!" }));
-  assert(Date.now() - started < 3000, "did not wait for the background job");
-  const bg = Number(out.split("\n")[0]);
-  assert(bg > 0);
-  assert(await waitGone(bg), `background sleep ${bg} is gone`);
+  const out = await ok(
+    f.call("run_shell", { command: `sleep ${marker} & setsid sleep ${marker} & echo bg` }),
+  );
+  assert(Date.now() - started < 3000, "did not wait for the background jobs");
+  assertEquals(out, "bg\nexit code 0");
+  assert(await noneLeft(marker), "nothing the command started is left");
 });
 
 Deno.test("run_shell does not pass the daemon's environment (secrets) to commands", async () => {

@@ -3,16 +3,17 @@ import { SHELL_ENV_NAMES } from "./env_names.ts";
 
 export const manifest: ManifestInput = {
   id: "tool-shell",
-  version: "0.1.0",
-  description: "run_shell: runs bash commands in the conversation's working directory, output streamed live",
+  version: "0.2.0",
+  description:
+    "run_shell: runs bash commands under bubblewrap in the conversation's working directory, output streamed live",
   dependsOn: [],
   permissions: {
-    // Spawns bash only (for the command, and for `kill` on its process group when Deno.kill is not allowed).
-    // The child process is not sandboxed by Deno: bash can run anything the daemon's user can.
-    // `unshare` gives commands a private mount namespace in which the protected paths are covered up.
-    run: ["bash", "unshare"],
-    // Resolving and checking the working directory ("$WORKSPACE_ROOTS": the configured workspace roots).
-    read: ["$WORKSPACE_ROOTS"],
+    // Spawns bwrap only, which runs bash inside the confined view (src/sandbox/bwrap.ts). "$UNCONFINED_SHELL"
+    // becomes "bash" only when the operator opted out of confinement (DISPATCH_UNCONFINED_SHELL=1).
+    run: ["bwrap", "$UNCONFINED_SHELL"],
+    // Resolving the working directory ("$WORKSPACE_ROOTS": the configured workspace roots), and examining the
+    // protected paths ("$PROTECTED_PATHS") to mask them: one that cannot be examined refuses the command.
+    read: ["$WORKSPACE_ROOTS", "$PROTECTED_PATHS"],
     // The variables passed on to commands.
     env: [...SHELL_ENV_NAMES],
   },

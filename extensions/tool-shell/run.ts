@@ -1,10 +1,15 @@
-// Running one shell command in its own process group, streaming its output, and making sure nothing it
-// started outlives it: on completion, timeout or abort the whole group is killed.
+// Running one shell command, streaming its output, and making sure nothing it started outlives it.
 //
-// `detached: true` makes Deno call setsid() in the child, so bash leads a new session and process group
-// (pgid = its pid) and has no controlling terminal (ssh/sudo prompts fail instead of hanging). Killing
-// `-pgid` reaches every process still in the group, background jobs and their children included. A process
-// that leaves the group on purpose (setsid, or a double fork into a new session) escapes this.
+// Confined (the default): `bwrap … bash -c command` (src/sandbox/bwrap.ts). The command is in its own PID
+// namespace whose init is bwrap's child, so when the command ends, or bwrap is killed (stop, timeout, or the
+// daemon dying: --die-with-parent), the kernel kills every process in it, `setsid` and double forks included.
+//
+// Unconfined (only when the operator opted out): `bash -c command` in its own session and process group
+// (`detached: true` makes Deno call setsid()); killing `-pgid` reaches every process still in the group. A
+// process that leaves the group on purpose (setsid) escapes this.
+//
+// Either way there is no stdin and no controlling terminal (ssh/sudo prompts fail instead of hanging).
+import { BWRAP, bwrapArgs, type ConfinedView } from "../../src/sandbox/bwrap.ts";
 import { HeadTailBuffer } from "../../src/sdk/text.ts";
 
 export type RunEnd =
@@ -19,8 +24,8 @@ export interface RunOptions {
   signal: AbortSignal;
   /** The child's complete environment (the daemon's is not inherited). */
   env: Record<string, string>;
-  /** How to hide protected paths from the command (a private mount namespace), when the machine allows it. */
-  hide?: { unshareFlags: string[]; paths: string[] };
+  /** The filesystem view for the command under bubblewrap; undefined runs it unconfined (operator opt-out). */
+  confine?: ConfinedView;
   /** Live output, in arrival order. */
   onOutput(data: string, stream: "stdout" | "stderr"): void;
   /** Characters of combined output kept for the result (head and tail). */
@@ -43,70 +48,15 @@ export const DRAIN_MS = 1000;
 /** How long a killed command's process may take to go before the tool returns anyway. */
 export const GIVE_UP_MS = 3000;
 
-/**
- * Runs inside a private mount namespace before the command: an empty tmpfs over each protected folder and
- * /dev/null over each protected file, so neither the daemon's data nor its env file can be read, even through
- * a link. `unshare` execs (no fork), so the command keeps the process group that abort and timeout kill.
- */
-const HIDE_SCRIPT = [
-  'for p in "$@"; do',
-  '  if [ -d "$p" ]; then mount -t tmpfs -o size=4k,mode=0 dispatch-hidden "$p" || exit 97',
-  '  elif [ -e "$p" ]; then mount --bind /dev/null "$p" || exit 97; fi',
-  "done",
-  'c=$DISPATCH_SHELL_COMMAND; unset DISPATCH_SHELL_COMMAND; exec bash -c "$c"',
-].join("\n");
-
-/** The first `unshare` flag set that works here, or undefined (no mount namespaces: nothing can be hidden). */
-export async function probeUnshare(): Promise<string[] | undefined> {
-  const candidates = [
-    ["--mount", "--user", "--map-current-user"],
-    ["--mount", "--user", "--map-root-user"],
-    ["--mount"],
-  ];
-  for (const flags of candidates) {
-    try {
-      const out = await new Deno.Command("unshare", {
-        args: [
-          ...flags,
-          "--",
-          "bash",
-          "-c",
-          "mount -t tmpfs none /tmp 2>/dev/null || mount -t tmpfs none /mnt",
-        ],
-        clearEnv: true,
-        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      if (out.success) return flags;
-    } catch {
-      return undefined; // no unshare binary, or not permitted to run it
-    }
-  }
-  return undefined;
-}
-
 export async function runCommand(opts: RunOptions): Promise<RunResult> {
   if (opts.signal.aborted) return { output: "", truncated: false, end: { kind: "aborted" } };
-  const [program, args, env] = opts.hide && opts.hide.paths.length > 0
-    ? ["unshare", [
-      ...opts.hide.unshareFlags,
-      "--",
-      "bash",
-      "-c",
-      HIDE_SCRIPT,
-      "dispatch-shell",
-      ...opts.hide.paths,
-    ], {
-      ...opts.env,
-      DISPATCH_SHELL_COMMAND: opts.command,
-    }]
-    : ["bash", ["-c", opts.command], opts.env];
+  const [program, args] = opts.confine
+    ? [BWRAP, [...bwrapArgs(opts.confine), "bash", "-c", opts.command]]
+    : ["bash", ["-c", opts.command]];
   const child = new Deno.Command(program, {
     args,
     cwd: opts.cwd,
-    env,
+    env: opts.env,
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
@@ -114,6 +64,16 @@ export async function runCommand(opts: RunOptions): Promise<RunResult> {
     detached: true,
   }).spawn();
   const pgid = child.pid;
+  // Confined: killing bwrap takes its PID namespace, and so everything the command started, with it (there is
+  // no gentler signal that reaches inside). Unconfined: the process group, politely first.
+  const kill = async (signal: "SIGTERM" | "SIGKILL") => {
+    if (!opts.confine) return await killGroup(pgid, signal);
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
 
   const buffer = new HeadTailBuffer(opts.outputLimit);
   let live = 0;
@@ -164,11 +124,11 @@ export async function runCommand(opts: RunOptions): Promise<RunResult> {
     if (stopped) return;
     stopped = why;
     stopping = (async () => {
-      await killGroup(pgid, "SIGTERM");
+      await kill("SIGTERM");
       const grace = timer(KILL_GRACE_MS);
       await Promise.race([child.status, grace.done]);
       grace.cancel();
-      await killGroup(pgid, "SIGKILL");
+      await kill("SIGKILL");
       try {
         child.kill("SIGKILL"); // in case the group kill was not possible at all
       } catch {
@@ -194,8 +154,9 @@ export async function runCommand(opts: RunOptions): Promise<RunResult> {
   }
   await stopping;
   if (!status) buffer.push("\n[the command's process could not be killed; it may still be running]\n");
-  // Whatever the command left behind in its group (background jobs) goes with it.
-  await killGroup(pgid, "SIGKILL");
+  // Whatever the command left behind in its group (background jobs) goes with it; a confined command's went
+  // with its PID namespace already.
+  if (!opts.confine) await killGroup(pgid, "SIGKILL");
   const drain = timer(DRAIN_MS);
   const drained = await Promise.race([pumps.then(() => true), drain.done.then(() => false)]);
   drain.cancel();

@@ -60,7 +60,10 @@ const NESTING_UID = 1000;
  */
 let procMode: "fresh" | "inherited" = "fresh";
 
-/** The bwrap argv for a view (without the leading "bwrap", ending with "--"; the command follows). */
+/**
+ * The bwrap argv for a view (without the leading "bwrap", ending with "--"; the command follows). Throws when
+ * a path is not absolute or a masked path cannot be examined (never returns a view that would show it).
+ */
 export function bwrapArgs(view: ConfinedView): string[] {
   const args = [
     "--unshare-user",
@@ -89,7 +92,8 @@ export function bwrapArgs(view: ConfinedView): string[] {
       const info = lstat(dir);
       if (!info) continue;
       if (info.isSymlink) {
-        args.push("--symlink", Deno.readLinkSync(dir), dir);
+        const target = readLink(dir);
+        if (target) args.push("--symlink", target, dir);
       } else {
         args.push("--ro-bind", dir, dir);
         base.push(dir);
@@ -115,7 +119,7 @@ export function bwrapArgs(view: ConfinedView): string[] {
     (base.some((root) => isInside(path, root)) && !FRESH_DIRS.some((dir) => isInside(path, dir)));
   for (const path of maskForms(view.masked)) {
     if (!shown(path)) continue; // not in the view at all: nothing to hide, and no mount point to make
-    const info = lstat(path);
+    const info = lstat(path, "strict");
     if (!info) continue;
     if (info.isDirectory) args.push("--perms", "0000", "--size", "4096", "--tmpfs", path);
     else args.push("--ro-bind", "/dev/null", path);
@@ -145,7 +149,7 @@ function maskForms(paths: readonly string[] | undefined): string[] {
   for (const path of paths ?? []) {
     if (!isAbsolute(path)) throw new Error(`confined view: "${path}" is not an absolute path`);
     const given = resolve(path);
-    const real = realPath(given);
+    const real = realPath(given, "strict");
     if (!real) continue;
     out.add(real);
     if (real !== given && realPath(dirname(given)) === dirname(given) && !lstat(given)?.isSymlink) {
@@ -155,20 +159,44 @@ function maskForms(paths: readonly string[] | undefined): string[] {
   return [...out];
 }
 
-function realPath(path: string): string | undefined {
+/**
+ * A path that cannot be examined is left out of a bind (less is visible), but for a mask that would leave a
+ * protected path readable: "strict" makes anything but "does not exist" an error, so the caller fails closed.
+ */
+type Lookup = "lenient" | "strict";
+
+function realPath(path: string, lookup: Lookup = "lenient"): string | undefined {
   try {
     return Deno.realPathSync(path);
+  } catch (error) {
+    return missing(path, error, lookup);
+  }
+}
+
+function lstat(path: string, lookup: Lookup = "lenient"): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(path);
+  } catch (error) {
+    return missing(path, error, lookup);
+  }
+}
+
+function readLink(path: string): string | undefined {
+  try {
+    return Deno.readLinkSync(path);
   } catch {
     return undefined;
   }
 }
 
-function lstat(path: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.lstatSync(path);
-  } catch {
+function missing(path: string, error: unknown, lookup: Lookup): undefined {
+  if (
+    lookup === "lenient" || error instanceof Deno.errors.NotFound ||
+    error instanceof Deno.errors.NotADirectory
+  ) {
     return undefined;
   }
+  throw new Error(`cannot examine the protected path ${path} to hide it: ${(error as Error).message}`);
 }
 
 function currentUid(): number | null {
