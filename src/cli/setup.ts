@@ -50,11 +50,11 @@ export function versionText(): string {
   return `dispatch ${DISPATCH_VERSION} (${BUILD_KIND})\ndeno ${v.deno} (v8 ${v.v8}, typescript ${v.typescript})\n`;
 }
 
-function flags(args: string[], options: Record<string, { type: "string" }>, usage: string) {
+function flags(args: string[], options: Record<string, { type: "string" | "boolean" }>, usage: string) {
   try {
     const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
     if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`);
-    return values as Record<string, string | undefined>;
+    return values as Record<string, string | boolean | undefined>;
   } catch (error) {
     throw new CliError(`${(error as Error).message.split("\n")[0]}: dispatch ${usage}`);
   }
@@ -68,9 +68,19 @@ export interface LineSource {
 }
 
 async function setup(args: string[], io: CliIO, input: LineSource): Promise<number> {
-  const values = flags(args, { "env-file": { type: "string" } }, "setup [--env-file F]");
-  const path = resolve(io.cwd, values["env-file"] ?? DEFAULT_ENV_FILE);
+  const values = flags(
+    args,
+    { "env-file": { type: "string" }, "no-input": { type: "boolean" } },
+    "setup [--env-file F] [--no-input]",
+  );
+  const path = resolve(io.cwd, String(values["env-file"] ?? DEFAULT_ENV_FILE));
   const existing = await readIfPresent(path);
+  if (values["no-input"]) {
+    // For installers: the defaults, no key yet; an existing file is left alone.
+    if (existing === undefined) await writeEnvFile(path, freshEnvFile({}));
+    io.out(`${existing === undefined ? "wrote" : "kept"} ${path}\n`);
+    return 0;
+  }
   const current = existing === undefined ? {} : parseDotenv(existing);
   if (existing !== undefined) io.out(`${path} exists: the provider settings are updated, the rest is kept\n`);
 
@@ -96,23 +106,29 @@ async function setup(args: string[], io: CliIO, input: LineSource): Promise<numb
     current.DISPATCH_BASE_URL ?? DEFAULT_BASE_URL,
     checkBaseUrl,
   );
-  const apiKey = await ask("API key", current.DISPATCH_API_KEY, checkToken, true);
+  const apiKey = await ask("API key", current.DISPATCH_API_KEY || undefined, checkToken, true);
   const model = await ask("Default model", current.DISPATCH_MODEL ?? DEFAULT_MODEL, checkToken);
 
   const updates = { DISPATCH_BASE_URL: baseUrl, DISPATCH_API_KEY: apiKey, DISPATCH_MODEL: model };
-  const text = existing ?? freshEnvFile();
-  await writeEnvFile(path, updateEnvText(text, updates).text);
+  await writeEnvFile(
+    path,
+    existing === undefined ? freshEnvFile(updates) : updateEnvText(existing, updates).text,
+  );
   io.out(`wrote ${path} (mode 0600); start or restart the daemon: systemctl restart dispatch\n`);
   return 0;
 }
 
-function freshEnvFile(): string {
-  return `# Dispatch daemon settings, read by systemd (EnvironmentFile=) for dispatch.service. Mode 0600: it holds
+function freshEnvFile(
+  provider: Partial<Record<"DISPATCH_BASE_URL" | "DISPATCH_API_KEY" | "DISPATCH_MODEL", string>>,
+) {
+  const text =
+    `# Dispatch daemon settings, read by systemd (EnvironmentFile=) for dispatch.service. Mode 0600: it holds
 # the API key. \`dispatch setup\` and \`dispatch sync-env\` update the provider lines.
-DISPATCH_BASE_URL=
+DISPATCH_BASE_URL=${DEFAULT_BASE_URL}
 DISPATCH_API_KEY=
-DISPATCH_MODEL=
+DISPATCH_MODEL=${DEFAULT_MODEL}
 ${PRODUCTION_SETTINGS}`;
+  return updateEnvText(text, provider).text;
 }
 
 function checkBaseUrl(value: string): string | undefined {
@@ -144,8 +160,8 @@ export function isSyncedName(name: string): boolean {
 async function syncEnv(args: string[], io: CliIO): Promise<number> {
   const usage = "sync-env [--from F] [--env-file F]";
   const values = flags(args, { from: { type: "string" }, "env-file": { type: "string" } }, usage);
-  const from = resolve(io.cwd, values.from ?? ".env");
-  const path = resolve(io.cwd, values["env-file"] ?? DEFAULT_ENV_FILE);
+  const from = resolve(io.cwd, String(values.from ?? ".env"));
+  const path = resolve(io.cwd, String(values["env-file"] ?? DEFAULT_ENV_FILE));
   const source = await readIfPresent(from);
   if (source === undefined) {
     throw new CliError(`sync-env: no env file to copy from at ${from} (use --from F)`);

@@ -17,8 +17,10 @@ export const USAGE = `Usage:
                  [--workspace W] [--show-reasoning] [--open]
                                          one turn; MODEL is a line of \`dispatch models\`
                                          (<credential>/<model>); the conversation id is printed last
-  dispatch setup [--env-file F]          write the daemon's env file (default /etc/dispatch/env, mode 0600),
+  dispatch setup [--env-file F] [--no-input]
+                                         write the daemon's env file (default /etc/dispatch/env, mode 0600),
                                          asking for the provider URL, API key and model on stdin
+                                         (--no-input: the defaults, no key, an existing file kept)
   dispatch sync-env [--from F] [--env-file F]
                                          copy provider URLs, models and keys from F (default ./.env) into
                                          the daemon's env file; never a port or a path
@@ -26,5 +28,6 @@ export const USAGE = `Usage:
   dispatch --help
 
 ID is a conversation id or a unique prefix of one. Every client command takes --server URL (default
-http://127.0.0.1:$BACKEND_PORT) and sends DISPATCH_TOKEN as a bearer token when it is set.
+http://$DISPATCH_HOST:$BACKEND_PORT) and sends DISPATCH_TOKEN as a bearer token when it is set; like the
+daemon, it reads these from the environment and then from the env file (DISPATCH_ENV_FILE, else ./.env).
 Effort levels: low, medium, high (default), xhigh, max`;
