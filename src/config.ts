@@ -2,7 +2,7 @@
 // handed only to the core extensions that need them; `public` is what every extension may see.
 import { resolve } from "node:path";
 import { z } from "zod";
-import { mergeEnv, parseDotenv } from "./dotenv.ts";
+import { loadEnv } from "./dotenv.ts";
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -53,18 +53,13 @@ export function loadConfig(
   env: Record<string, string | undefined> = Deno.env.toObject(),
   cwd = Deno.cwd(),
 ): Config {
-  const envFile = env.DISPATCH_ENV_FILE ? resolve(cwd, env.DISPATCH_ENV_FILE) : resolve(cwd, ".env");
-  let fileVars: Record<string, string> = {};
+  let loaded;
   try {
-    fileVars = parseDotenv(Deno.readTextFileSync(envFile));
+    loaded = loadEnv(env, cwd);
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw new ConfigError(`cannot read env file ${envFile}: ${(error as Error).message}`);
-    }
+    throw new ConfigError((error as Error).message);
   }
-  // Empty values count as unset, as in most shells' `VAR= cmd`.
-  const merged: Record<string, string> = {};
-  for (const [k, v] of Object.entries(mergeEnv(fileVars, env))) if (v !== "") merged[k] = v;
+  const { envFile, merged } = loaded;
 
   const parsed = EnvSchema.safeParse(merged);
   if (!parsed.success) {

@@ -1,5 +1,7 @@
 // A small `.env` parser: `KEY=VALUE` lines, `export ` prefixes, `#` comments, single/double/backtick quotes.
 // Double quotes understand \n \r \t \" \\ escapes; every quote style may span lines. No `$VAR` expansion.
+// Also where the daemon's and the CLI's environment come from (loadEnv), so both read the same file the same way.
+import { resolve } from "node:path";
 
 export interface DotenvProblem {
   line: number;
@@ -130,4 +132,32 @@ export function mergeEnv(
   const out: Record<string, string> = { ...dotenv };
   for (const [k, v] of Object.entries(processEnv)) if (v !== undefined) out[k] = v;
   return out;
+}
+
+/** The env file a process reads: DISPATCH_ENV_FILE (relative to `cwd`) when set, else `./.env`. */
+export function envFilePath(env: Record<string, string | undefined>, cwd: string): string {
+  return env.DISPATCH_ENV_FILE ? resolve(cwd, env.DISPATCH_ENV_FILE) : resolve(cwd, ".env");
+}
+
+/**
+ * What the daemon and the CLI both see: the env file's variables overlaid by the process environment, with
+ * empty values counting as unset (as in most shells' `VAR= cmd`). A missing file is an empty one; a file that
+ * exists but cannot be read throws, naming it.
+ */
+export function loadEnv(
+  env: Record<string, string | undefined>,
+  cwd: string,
+): { envFile: string; merged: Record<string, string> } {
+  const envFile = envFilePath(env, cwd);
+  let fileVars: Record<string, string> = {};
+  try {
+    fileVars = parseDotenv(Deno.readTextFileSync(envFile));
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new Error(`cannot read env file ${envFile}: ${(error as Error).message}`);
+    }
+  }
+  const merged: Record<string, string> = {};
+  for (const [k, v] of Object.entries(mergeEnv(fileVars, env))) if (v !== "") merged[k] = v;
+  return { envFile, merged };
 }

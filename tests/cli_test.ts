@@ -260,3 +260,70 @@ Deno.test("CLI: every command against a running daemon", async (t) => {
     await Deno.remove(workdir, { recursive: true });
   }
 });
+
+/** A port free a moment ago (bound, then released): for a daemon whose port only its env file names. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+Deno.test("CLI: reads BACKEND_PORT and DISPATCH_TOKEN from the env file the daemon reads; the environment wins", async () => {
+  const fake = await startFakeProvider();
+  const port = freePort();
+  const token = "tok-from-the-env-file-0123";
+  const envFile = [
+    `BACKEND_PORT=${port}`,
+    `DISPATCH_TOKEN=${token}`,
+    `DISPATCH_API_KEY=sk-env-file`,
+    `DISPATCH_BASE_URL=${fake.baseUrl}`,
+    `DISPATCH_MODEL=fake-model`,
+  ].join("\n");
+  // Nothing but the env file configures this daemon: no BACKEND_PORT in its environment.
+  const daemon = await startDaemon({ env: { BACKEND_PORT: undefined }, envFile });
+  const checkout = await Deno.makeTempDir({ prefix: "dispatch-cli-env-" });
+  try {
+    assertEquals(new URL(daemon.url).port, String(port));
+    const shared = { DISPATCH_ENV_FILE: daemon.envFile };
+    const viaFile = await runCliProcess(["models"], shared);
+    assertEquals(viaFile.code, 0, viaFile.stderr);
+    assertMatch(viaFile.stdout, /opencode\/fake-model/);
+
+    // ./.env in the working directory, as the README sets it up
+    await Deno.copyFile(daemon.envFile, `${checkout}/.env`);
+    const viaDotenv = await runCliProcess(["list"], { DISPATCH_ENV_FILE: undefined }, checkout);
+    assertEquals(viaDotenv.code, 0, viaDotenv.stderr);
+
+    // a relative DISPATCH_ENV_FILE is found from the working directory
+    await Deno.rename(`${checkout}/.env`, `${checkout}/dispatch.env`);
+    const relative = await runCliProcess(["list"], { DISPATCH_ENV_FILE: "dispatch.env" }, checkout);
+    assertEquals(relative.code, 0, relative.stderr);
+
+    // the environment wins over the file: another token is refused, another port is not the daemon
+    assertOneLineError(
+      await runCliProcess(["models"], { ...shared, DISPATCH_TOKEN: "tok-wrong-wrong-wrong-wrong" }),
+      /DISPATCH_TOKEN/,
+    );
+    assertOneLineError(
+      await runCliProcess(["models"], { ...shared, BACKEND_PORT: String(freePort()) }),
+      /cannot reach the daemon/,
+    );
+    // DISPATCH_HOST names the host; a wildcard bind is reached on loopback
+    const wildcard = await runCliProcess(["models"], { ...shared, DISPATCH_HOST: "0.0.0.0" });
+    assertEquals(wildcard.code, 0, wildcard.stderr);
+    assertOneLineError(
+      await runCliProcess(["models"], { ...shared, DISPATCH_HOST: "bad host" }),
+      /DISPATCH_HOST and BACKEND_PORT do not make a URL/,
+    );
+    // an env file that cannot be read is one line naming it
+    assertOneLineError(
+      await runCliProcess(["models"], { DISPATCH_ENV_FILE: checkout }),
+      /cannot read env file/,
+    );
+  } finally {
+    await daemon.stop();
+    await fake.close();
+    await Deno.remove(checkout, { recursive: true });
+  }
+});

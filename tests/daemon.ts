@@ -1,4 +1,7 @@
-// Starts the real daemon (`src/main.ts serve`) as a subprocess on a free port, for end-to-end tests.
+// Starts the real daemon (`src/main.ts serve`) as a subprocess on a free port, for end-to-end tests, and runs
+// the CLI as one. Every child is isolated from the developer's machine: a scrubbed environment (nothing from the
+// shell but PATH and Deno's cache), its own HOME, data dir, working directory and env file (DISPATCH_ENV_FILE,
+// so the checkout's `./.env` is never read), and free ports.
 import { fileURLToPath } from "node:url";
 import { type FakeProvider, startFakeProvider } from "./fake_provider.ts";
 
@@ -8,6 +11,10 @@ const DENO = Deno.execPath();
 export interface Daemon {
   url: string;
   dataDir: string;
+  /** The daemon's env file (DISPATCH_ENV_FILE), its HOME and its working directory. */
+  envFile: string;
+  home: string;
+  cwd: string;
   child: Deno.ChildProcess;
   /** Everything the daemon wrote to stderr (its JSON log). */
   logs(): string;
@@ -19,27 +26,80 @@ export interface Daemon {
 }
 
 export interface DaemonOptions {
-  env?: Record<string, string>;
+  /** Added to (or overriding) the child's environment; `undefined` removes a variable (e.g. BACKEND_PORT, to
+   * let the env file set it). */
+  env?: Record<string, string | undefined>;
   dataDir?: string;
   cwd?: string;
+  /** What the daemon's own env file holds (empty by default). */
+  envFile?: string;
+  /** The program and its arguments before "serve" (default: Deno running src/main.ts). */
+  program?: string[];
+}
+
+/** A child's private places: HOME, a working directory and an env file, in one fresh temp dir. */
+export interface Isolation {
+  root: string;
+  home: string;
+  cwd: string;
+  envFile: string;
+  /** The scrubbed environment: PATH, DENO_DIR, HOME, NO_COLOR and DISPATCH_ENV_FILE, nothing else. */
+  env: Record<string, string>;
+}
+
+export async function isolation(envFileText = ""): Promise<Isolation> {
+  const root = await Deno.makeTempDir({ prefix: "dispatch-test-" });
+  const home = `${root}/home`;
+  const cwd = `${root}/cwd`;
+  const envFile = `${root}/env`;
+  await Promise.all([Deno.mkdir(home), Deno.mkdir(cwd), Deno.writeTextFile(envFile, envFileText)]);
+  return {
+    root,
+    home,
+    cwd,
+    envFile,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      // HOME is a fresh one (skills, prompts and the like are read from HOME), so Deno's cache is named.
+      DENO_DIR: denoDir(),
+      HOME: home,
+      NO_COLOR: "1",
+      DISPATCH_ENV_FILE: envFile,
+    },
+  };
+}
+
+function defined(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+let cachedDenoDir: string | undefined;
+/** Where this Deno keeps its module cache (as `deno info` says), so a child with another HOME finds it. */
+function denoDir(): string {
+  cachedDenoDir ??= JSON.parse(
+    new TextDecoder().decode(
+      new Deno.Command(DENO, { args: ["info", "--json"], env: { NO_COLOR: "1" } }).outputSync().stdout,
+    ),
+  ).denoDir as string;
+  return cachedDenoDir;
 }
 
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
-  const dataDir = opts.dataDir ?? await Deno.makeTempDir({ prefix: "dispatch-data-" });
-  const cwd = opts.cwd ?? await Deno.makeTempDir({ prefix: "dispatch-cwd-" });
-  const child = new Deno.Command(DENO, {
-    args: ["run", "--allow-all", "--unstable-worker-options", MAIN, "serve"],
+  const own = await isolation(opts.envFile);
+  const dataDir = opts.dataDir ?? `${own.root}/data`;
+  const cwd = opts.cwd ?? own.cwd;
+  const [command, ...args] = opts.program ?? [DENO, "run", "--allow-all", "--unstable-worker-options", MAIN];
+  const child = new Deno.Command(command, {
+    args: [...args, "serve"],
     cwd,
-    env: {
+    env: defined({
+      ...own.env,
       BACKEND_PORT: "0",
       DISPATCH_DATA_DIR: dataDir,
       DISPATCH_LOG_LEVEL: "info",
       DISPATCH_WORKSPACE_ROOTS: "/tmp",
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: Deno.env.get("HOME") ?? "/tmp",
-      NO_COLOR: "1",
       ...opts.env,
-    },
+    }),
     clearEnv: true,
     stdin: "null",
     stdout: "piped",
@@ -57,6 +117,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const d: Daemon = {
     url,
     dataDir,
+    envFile: own.envFile,
+    home: own.home,
+    cwd,
     child,
     logs: () => stderr,
     async stop() {
@@ -128,19 +191,27 @@ export async function readNdjson(res: Response): Promise<Record<string, unknown>
   return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
 }
 
-/** Runs the CLI (`src/main.ts ARGS`) as a subprocess. */
+/**
+ * Runs the CLI (`src/main.ts ARGS`) as a subprocess, isolated like the daemon: by default in a fresh working
+ * directory with an empty env file of its own; `env` adds to (or overrides) that.
+ */
 export async function runCliProcess(
   args: string[],
-  env: Record<string, string> = {},
+  env: Record<string, string | undefined> = {},
   cwd?: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(DENO, {
-    args: ["run", "--allow-all", MAIN, ...args],
-    env: { NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...env },
-    clearEnv: true,
-    cwd,
-    stdin: "null",
-  }).output();
-  const d = new TextDecoder();
-  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+  const own = await isolation();
+  try {
+    const out = await new Deno.Command(DENO, {
+      args: ["run", "--allow-all", MAIN, ...args],
+      env: defined({ ...own.env, ...env }),
+      clearEnv: true,
+      cwd: cwd ?? own.cwd,
+      stdin: "null",
+    }).output();
+    const d = new TextDecoder();
+    return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+  } finally {
+    await Deno.remove(own.root, { recursive: true }).catch(() => {});
+  }
 }

@@ -5,6 +5,7 @@ import { compactionRoutes, type ConversationView, ReasoningEffortSchema, routes 
 import { sessionRoutes } from "../contract/session_routes.ts";
 import { CliError, DispatchClient } from "./client.ts";
 import { USAGE } from "./usage.ts";
+import { loadEnv } from "../dotenv.ts";
 import { runSetupCommand } from "./setup.ts";
 
 export interface CliIO {
@@ -84,9 +85,10 @@ export async function runCli(args: string[], io: CliIO): Promise<number> {
           `dispatch ${command.usage}`,
       );
     }
+    const env = cliEnv(io);
     const client = new DispatchClient({
-      server: serverUrl(values.server as string | undefined, io.env),
-      token: io.env.DISPATCH_TOKEN || undefined,
+      server: serverUrl(values.server as string | undefined, env),
+      token: env.DISPATCH_TOKEN,
     });
     return await command.run({ client, values, rest: command === ONE_SHOT ? positionals : rest, io });
   } catch (error) {
@@ -346,14 +348,36 @@ async function messageFrom(values: Flags, io: CliIO): Promise<string> {
   return text;
 }
 
+/** The daemon's settings as the daemon reads them: the env file (DISPATCH_ENV_FILE or ./.env) under the environment. */
+function cliEnv(io: CliIO): Record<string, string> {
+  try {
+    return loadEnv(io.env, io.cwd).merged;
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
+}
+
+/**
+ * `--server`, else the daemon's own address: DISPATCH_HOST (a wildcard bind is reached on loopback) and
+ * BACKEND_PORT, with the daemon's defaults.
+ */
 export function serverUrl(flag: string | undefined, env: Record<string, string | undefined>): string {
-  const raw = flag ?? `http://127.0.0.1:${env.BACKEND_PORT || "24203"}`;
+  let raw = flag;
+  if (raw === undefined) {
+    const host = (env.DISPATCH_HOST || "127.0.0.1").replace(/^\[(.*)\]$/, "$1");
+    const reachable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+    raw = `http://${reachable.includes(":") ? `[${reachable}]` : reachable}:${env.BACKEND_PORT || "24203"}`;
+  }
   try {
     const url = new URL(raw);
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error();
     return url.toString();
   } catch {
-    throw new CliError(`--server must be an http(s) URL, got "${raw}"`);
+    throw new CliError(
+      flag === undefined
+        ? `DISPATCH_HOST and BACKEND_PORT do not make a URL ("${raw}"); fix them or pass --server URL`
+        : `--server must be an http(s) URL, got "${raw}"`,
+    );
   }
 }
 
