@@ -3,6 +3,7 @@
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { stall, startFakeProvider, text, toolCall } from "./fake_provider.ts";
 import { readNdjson, startDaemon } from "./daemon.ts";
+import { sleepMarker, waitProcesses } from "./process.ts";
 
 const SECRET = "topsecret-env-file-value";
 
@@ -105,12 +106,12 @@ Deno.test("every tool works through POST /chat, and every bad argument is a read
     assert(outputs.length > 0, "run_shell streams tool-output events");
     assertEquals(events.find((e) => e.type === "done")?.reason, "stop");
 
-    // An abort mid-command: the tool's result says so, its children die, and the daemon keeps serving.
+    // An abort mid-command: the tool's result says so, everything it started dies (setsid too), and the daemon
+    // keeps serving.
+    const marker = sleepMarker();
     fake.script(
-      [toolCall("run_shell", { command: "sleep 1000 & echo $! > child.pid; wait" }, { id: "s4" })],
-      [
-        stall(),
-      ],
+      [toolCall("run_shell", { command: `setsid sleep ${marker} & sleep ${marker} & wait` }, { id: "s4" })],
+      [stall()],
     );
     const res2 = await daemon.fetch("/chat", {
       method: "POST",
@@ -118,22 +119,16 @@ Deno.test("every tool works through POST /chat, and every bad argument is a read
     });
     const id = res2.headers.get("x-conversation-id")!;
     const pending = readNdjson(res2);
-    for (let i = 0; i < 100; i++) {
-      if (await Deno.stat(`${dir}/child.pid`).then(() => true, () => false)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const pid = Number((await Deno.readTextFile(`${dir}/child.pid`)).trim());
+    assert(await waitProcesses(marker, (pids) => pids.length >= 2), "the command's children started");
     await daemon.fetch(`/conversations/${id}/stop`, { method: "POST" }).then((r) => r.json());
     const aborted = await pending;
     const s4 = aborted.find((e) => e.type === "tool-result" && e.toolCallId === "s4")!;
     assertEquals(s4.isError, true);
     assertMatch(String(s4.content), /abort/);
-    let alive = true;
-    for (let i = 0; i < 40 && alive; i++) {
-      alive = await Deno.stat(`/proc/${pid}`).then(() => true, () => false);
-      if (alive) await new Promise((r) => setTimeout(r, 50));
-    }
-    assert(!alive, `the command's background child ${pid} outlived the abort`);
+    assert(
+      await waitProcesses(marker, (pids) => pids.length === 0),
+      "the command's children outlived the abort",
+    );
     assertEquals(await (await daemon.fetch("/health")).json(), { ok: true });
   } finally {
     await daemon.stop();
