@@ -1,12 +1,14 @@
-// The one entry point: `dispatch serve` is the daemon, every other command is a client of it.
-import { runCli } from "./cli/main.ts";
-import { ConfigError } from "./config.ts";
-import { serve } from "./serve.ts";
-import { BootError } from "./kernel/mod.ts";
-
+// The one entry point: `dispatch serve` is the daemon, every other command is a client of it. Each command
+// imports its code when chosen, so a sandbox host process (internal `sandbox-host`) loads only its own graph.
 if (import.meta.main) {
   const [command] = Deno.args;
-  if (command === "serve") {
+  if (command === "sandbox-host") {
+    const { runSandboxHost } = await import("./sandbox/host_process.ts");
+    await runSandboxHost();
+  } else if (command === "serve") {
+    const { serve } = await import("./serve.ts");
+    const { ConfigError } = await import("./config.ts");
+    const { BootError } = await import("./kernel/mod.ts");
     try {
       await serve();
     } catch (error) {
@@ -17,6 +19,7 @@ if (import.meta.main) {
       throw error;
     }
   } else {
+    const { runCli } = await import("./cli/main.ts");
     const encoder = new TextEncoder();
     const code = await runCli(Deno.args, {
       out: (text) => Deno.stdout.writeSync(encoder.encode(text)),

@@ -178,7 +178,11 @@ Deno.test("workerPermissions grants exactly what is declared and turns every oth
       ffi: false,
     },
   );
-  assertEquals(workerPermissions({ read: true, net: true }, { folder: "/ext/a" }).read, true);
+  const broad = workerPermissions({ read: true, net: true }, {
+    folder: "/ext/a",
+    allowBroad: ["read", "net"],
+  });
+  assertEquals([broad.read, broad.net], [true, true]);
 });
 
 Deno.test("workerPermissions expands placeholders through the caller's hook", () => {

@@ -1,12 +1,12 @@
-// The coding tools through the real sandbox (src/sandbox): each extension in its own Worker with exactly its
-// manifest's permissions, "$WORKSPACE_ROOTS" expanded to a temp root. Proves the manifests ask for enough and
-// that containment and run_shell's process-group kill (through bash's `kill`, Deno.kill needing full `run`
-// permission) hold there too.
+// The coding tools through the real sandbox (src/sandbox): each extension in its own host process under
+// bubblewrap, in a Worker with exactly its manifest's permissions, "$WORKSPACE_ROOTS" expanded to a temp root.
+// Proves the manifests ask for enough, and that containment and run_shell's kill of everything a command
+// started (its own PID namespace, nested inside the host process's view) hold there too.
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { ExtensionHost, type ManifestInput, type ToolContext, type ToolHandle } from "../src/kernel/mod.ts";
 import { sandboxedEntry } from "../src/sandbox/mod.ts";
-import { waitGone } from "./process.ts";
+import { sleepMarker, waitProcesses } from "./process.ts";
 
 const EXTENSIONS = [
   "tool-read-file",
@@ -17,8 +17,8 @@ const EXTENSIONS = [
   "tool-shell",
 ];
 
-async function assertGone(pid: number): Promise<void> {
-  assert(await waitGone(pid), `process ${pid} was killed`);
+async function assertGone(marker: string): Promise<void> {
+  assert(await waitProcesses(marker, (pids) => pids.length === 0), `no process with ${marker} is left`);
 }
 
 Deno.test("the tools run sandboxed with only their manifest's permissions", async () => {
@@ -78,21 +78,25 @@ Deno.test("the tools run sandboxed with only their manifest's permissions", asyn
       content: `hi\n${cwd}\nexit code 0`,
       isError: false,
     });
-    const forever = (name: string) => `sleep 1000 & echo $! > ${name}; echo $$; sleep 1000`;
-    const timedOut = await call("run_shell", { command: forever("bg1"), timeoutMs: 500 });
-    assertMatch(timedOut.content, /^\d+\nkilled: timeout after 500ms$/);
-    await assertGone(Number(timedOut.content.split("\n")[0]));
-    await assertGone(Number(await Deno.readTextFile(join(cwd, "bg1"))));
+    // PIDs inside the command's namespace are not the host's: the sleeps are found by a unique argument.
+    const forever = (marker: string, name: string) =>
+      `sleep ${marker} & echo started > ${name}; setsid sleep ${marker} & sleep ${marker}`;
+    const first = sleepMarker();
+    const timedOut = await call("run_shell", { command: forever(first, "bg1"), timeoutMs: 500 });
+    assertMatch(timedOut.content, /killed: timeout after 500ms$/);
+    await assertGone(first);
 
-    // Abort: the bridge settles the call at once and tells the worker, which kills the group.
+    // Abort: the bridge settles the call at once and tells the worker, which kills the namespace.
+    const second = sleepMarker();
     const controller = new AbortController();
-    const aborted = call("run_shell", { command: forever("bg2") }, controller.signal);
+    const aborted = call("run_shell", { command: forever(second, "bg2") }, controller.signal);
     for (let i = 0; i < 250 && !(await Deno.stat(join(cwd, "bg2")).catch(() => null)); i++) {
       await new Promise((r) => setTimeout(r, 20));
     }
+    assert(await waitProcesses(second, (pids) => pids.length >= 3), "the command and its sleeps run");
     controller.abort();
     await assertRejects(() => aborted, /aborted/);
-    await assertGone(Number(await Deno.readTextFile(join(cwd, "bg2"))));
+    await assertGone(second);
   } finally {
     await host.shutdown();
     await Deno.remove(root, { recursive: true });

@@ -161,6 +161,20 @@ export const PermissionsSchema = z.object({
 }).strict();
 export type Permissions = z.infer<typeof PermissionsSchema>;
 
+/**
+ * A tool an extension promises to register, so the daemon can offer it before the extension runs (a sandboxed
+ * extension declaring its tools starts on the first call). Build it with `toolSpec` from the same zod schema the
+ * module registers: the sandbox refuses a registration whose spec differs from the declaration.
+ */
+export const ToolDeclarationSchema = z.object({
+  name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/),
+  description: z.string().min(1),
+  parameters: z.record(z.string(), z.unknown()),
+  /** The longest one call may take (a tool with its own timeout declares it); the bridge's limit is above it. */
+  timeoutMs: z.number().int().positive().max(24 * 3600_000).optional(),
+}).strict();
+export type ToolDeclaration = z.infer<typeof ToolDeclarationSchema>;
+
 export const ManifestSchema = z.object({
   id: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "id must be lower-case letters, digits and dashes"),
   version: z.string().min(1),
@@ -169,6 +183,8 @@ export const ManifestSchema = z.object({
   permissions: PermissionsSchema.default({}),
   /** Core extensions run in the daemon's process with its rights; the rest run sandboxed in a Worker. */
   core: z.boolean().default(false),
+  /** The tools the extension registers, declared up front (see ToolDeclarationSchema). */
+  tools: z.array(ToolDeclarationSchema).max(64).optional(),
 }).strict();
 export type ExtensionManifest = z.infer<typeof ManifestSchema>;
 export type ManifestInput = z.input<typeof ManifestSchema>;
@@ -186,6 +202,8 @@ export interface ExtensionContext {
   readonly config: Readonly<Record<string, string>>;
   /** Says the extension can no longer work after activation (a crashed sandbox): the host lists it as failed. */
   reportFailure(reason: string): void;
+  /** Says a failure reported earlier is over (a restarted sandbox): the host lists the extension as active. */
+  reportRecovered?(): void;
 }
 
 export type Deactivate = () => void | Promise<void>;

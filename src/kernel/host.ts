@@ -150,6 +150,17 @@ export class ExtensionHost {
         const state = this.#states.get(manifest.id);
         if (state?.status === "active") this.#fail(manifest.id, manifest, state.sandboxed, reason);
       },
+      reportRecovered: () => {
+        const state = this.#states.get(manifest.id);
+        if (state?.status !== "failed" || !this.#active.some((a) => a.id === manifest.id)) return;
+        this.#states.set(manifest.id, {
+          id: manifest.id,
+          manifest,
+          status: "active",
+          sandboxed: state.sandboxed,
+        });
+        this.log.info("extension recovered", { extension: manifest.id });
+      },
     };
   }
 

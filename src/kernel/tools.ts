@@ -1,15 +1,20 @@
 // Tool registration: turns a zod-typed Tool into the ToolHandle the turn loop runs, and keeps the registry.
 import { z } from "zod";
-import type { Tool, ToolContext, ToolHandle, ToolResult } from "./contracts.ts";
+import type { Tool, ToolContext, ToolHandle, ToolResult, ToolSpec } from "./contracts.ts";
 
-export function toolHandle<I>(tool: Tool<I>): ToolHandle {
+/** What a model is shown of a tool: the JSON Schema comes from its zod schema, the same way every time. */
+export function toolSpec(tool: Pick<Tool, "name" | "description" | "inputSchema">): ToolSpec {
   const parameters = z.toJSONSchema(tool.inputSchema, { io: "input", unrepresentable: "any" }) as Record<
     string,
     unknown
   >;
   delete parameters.$schema;
+  return { name: tool.name, description: tool.description, parameters };
+}
+
+export function toolHandle<I>(tool: Tool<I>): ToolHandle {
   return {
-    spec: { name: tool.name, description: tool.description, parameters },
+    spec: toolSpec(tool as Tool),
     parse(input) {
       const parsed = tool.inputSchema.safeParse(input);
       return parsed.success

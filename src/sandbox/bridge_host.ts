@@ -1,14 +1,8 @@
-// The host's half of the bridge: spawns one extension's Worker and mirrors what the worker registers (tools,
-// hooks, listeners, services) into the real registries as proxies whose calls cross into the worker.
-import { z } from "zod";
-import type {
-  Deactivate,
-  ExtensionContext,
-  LogLevel,
-  ToolContext,
-  ToolHandle,
-  ToolResult,
-} from "../kernel/contracts.ts";
+// The daemon's half of the bridge, for one life of a sandbox host process: sends the extension its init, waits
+// for its activate(), mirrors what the Worker registers (hooks and listeners here; tools and services through
+// the supervisor, which keeps them across restarts) and carries calls both ways. Everything the process sends
+// is validated, size-limited (frames.ts) and rate-limited before it costs the daemon anything.
+import type { ExtensionContext, LogLevel, ToolContext } from "../kernel/contracts.ts";
 import { defineKey } from "../kernel/bus.ts";
 import {
   describeError,
@@ -18,9 +12,10 @@ import {
   type WorkerMessage,
   WorkerMessageSchema,
 } from "./protocol.ts";
-import { sandboxConfig } from "./permissions.ts";
+import { HostLink, type HostSpec } from "./host_link.ts";
+import { ChatterLimiter, isChatter } from "./rate.ts";
 
-export type SandboxState = "starting" | "running" | "crashed" | "stopped";
+export type SandboxState = "starting" | "idle" | "running" | "crashed" | "stopped";
 
 export interface BridgeOptions {
   /** Host service keys a sandbox may call; nothing else in the registry is reachable from a worker. */
@@ -33,8 +28,21 @@ export interface BridgeOptions {
   hookTimeoutMs: number;
   serviceTimeoutMs: number;
   deactivateTimeoutMs: number;
-  /** After a tool call is aborted, a worker that cannot answer a ping this fast is stuck and is terminated. */
+  /** After a tool call is aborted or times out, a host that cannot answer a ping this fast is stuck: killed. */
   pingTimeoutMs: number;
+}
+
+/** What a session reports to its supervisor, which owns what outlives one host process. */
+export interface SessionOwner {
+  /** Config the extension gets: the host's non-secret settings plus its explicit grants. */
+  config(): Record<string, string>;
+  onTool(
+    tool: { name: string; description: string; parameters: Record<string, unknown>; timeoutMs?: number },
+  ): void;
+  onUntool(name: string): void;
+  onProvide(key: string, methods: string[]): void;
+  /** The process ended on its own or was killed (not by stop()); `why` says how. */
+  onCrash(session: SandboxSession, why: string): void;
 }
 
 interface Pending {
@@ -43,24 +51,37 @@ interface Pending {
   onOutput?: ToolContext["emitOutput"];
 }
 
-const ToolResultSchema = z.object({ content: z.string(), isError: z.boolean().optional() });
+/** Frames of chatter (log, emit, output) the daemon takes per second and in a burst; the host's own are lower. */
+const DAEMON_CHATTER_PER_SECOND = 2000;
+const DAEMON_CHATTER_BURST = 10_000;
+/** Dropped chatter past which the host is flooding on purpose (it bypassed its own limiter): it is killed. */
+const FLOOD_KILL_AT = 50_000;
+/** Calls from one sandbox into the daemon in flight at once; more are refused at once. */
+const MAX_INBOUND_CALLS = 64;
 /** Names that must never become proxy methods: `then` would make a proxy look like a promise. */
-const RESERVED = new Set(["then", ...Object.getOwnPropertyNames(Object.prototype)]);
+export const RESERVED = new Set(["then", ...Object.getOwnPropertyNames(Object.prototype)]);
 
-export class SandboxBridge {
+export class SandboxSession {
   #state: SandboxState = "starting";
   #why = "";
-  #worker?: Worker;
+  #link?: HostLink;
   #nextId = 1;
   #pending = new Map<number, Pending>();
-  #tools = new Map<string, () => void>();
   #hooks = new Map<number, () => void>();
   #listeners = new Map<string, () => void>();
   #exposed: Set<string>;
   #startupErrors: string[] = [];
   #activation = Promise.withResolvers<void>();
+  #chatter = new ChatterLimiter(DAEMON_CHATTER_PER_SECOND, DAEMON_CHATTER_BURST);
+  #inbound = 0;
+  #stopping = false;
+  readonly startedAt = Date.now();
 
-  constructor(private readonly ctx: ExtensionContext, private readonly opts: BridgeOptions) {
+  constructor(
+    private readonly ctx: ExtensionContext,
+    private readonly opts: BridgeOptions,
+    private readonly owner: SessionOwner,
+  ) {
     this.#exposed = new Set(opts.exposeServices);
   }
 
@@ -68,32 +89,42 @@ export class SandboxBridge {
     return this.#state;
   }
 
+  get why(): string {
+    return this.#why;
+  }
+
+  get pid(): number | undefined {
+    return this.#link?.pid;
+  }
+
   get #id(): string {
     return this.ctx.manifest.id;
   }
 
-  /** Spawns the worker and waits for the extension's activate(); rejects (worker gone) on any failure. */
-  async start(entry: URL, moduleUrl: URL, permissions: Deno.PermissionOptionsObject): Promise<Deactivate> {
-    let worker: Worker;
+  /** Spawns the host process and waits for the extension's activate(); rejects (process gone) on any failure. */
+  async start(spec: HostSpec, moduleUrl: URL): Promise<void> {
     try {
-      worker = new Worker(entry, { type: "module", name: `sandbox:${this.#id}`, deno: { permissions } });
+      this.#link = HostLink.spawn(spec, {
+        onMessages: (messages) => {
+          for (const raw of messages) {
+            try {
+              this.#onMessage(raw);
+            } catch (error) {
+              this.ctx.log.error("sandbox message handling failed", { error: describeError(error) });
+            }
+          }
+        },
+        onExit: (why) => this.#exited(why),
+        onStderr: (line) => {
+          if (this.#chatter.allow("log")) {
+            this.ctx.log.warn("sandbox host stderr", { line: line.slice(0, 2000) });
+          }
+        },
+      });
     } catch (error) {
-      this.#end("stopped", describeError(error)); // e.g. asking for more than the daemon itself has
+      this.#end("stopped", describeError(error));
       throw error;
     }
-    this.#worker = worker;
-    worker.onmessage = (e: MessageEvent) => {
-      try {
-        this.#onMessage(e.data);
-      } catch (error) {
-        this.ctx.log.error("sandbox message handling failed", { error: describeError(error) });
-      }
-    };
-    worker.onerror = (e: ErrorEvent) => {
-      e.preventDefault(); // otherwise the worker's uncaught error takes the daemon down with it
-      this.#crash(describeError(e.message));
-    };
-    worker.onmessageerror = () => this.ctx.log.warn("sandbox sent a message that could not be read");
     const services = this.opts.exposeServices.filter((id) =>
       this.ctx.services.get(defineKey(id)) !== undefined
     );
@@ -101,7 +132,7 @@ export class SandboxBridge {
       t: "init",
       moduleUrl: moduleUrl.href,
       manifest: this.ctx.manifest,
-      config: sandboxConfig(this.ctx.config),
+      config: this.owner.config(),
       services,
     });
     const ms = this.opts.activateTimeoutMs;
@@ -119,11 +150,11 @@ export class SandboxBridge {
       clearTimeout(timer);
     }
     this.#state = "running";
-    return () => this.stop();
   }
 
-  /** Lets the extension's deactivate run (bounded), then terminates the worker. */
-  async stop(): Promise<void> {
+  /** Lets the extension's deactivate run (bounded), then ends the process. */
+  async stop(why = "shut down"): Promise<void> {
+    this.#stopping = true;
     if (this.#state === "running") {
       try {
         await this.#call({ op: "deactivate" }, {
@@ -134,13 +165,43 @@ export class SandboxBridge {
         this.ctx.log.warn("sandboxed deactivate failed", { error: describeError(error) });
       }
     }
-    this.#end("stopped", "shut down");
+    this.#end("stopped", why);
+    await this.#link?.done;
   }
 
-  // ---------------------------------------------------------------- worker → host
+  /** One tool call. `limitMs` bounds it: past that the call fails, and a host that is stuck is killed. */
+  async callTool(name: string, input: unknown, tctx: ToolContext, limitMs: number): Promise<unknown> {
+    const { conversationId, turnId, toolCallId, cwd } = tctx;
+    try {
+      return await this.#call(
+        { op: "tool", name, input, ctx: { conversationId, turnId, toolCallId, cwd } },
+        { signal: tctx.signal, onOutput: tctx.emitOutput, what: `tool ${name}`, timeoutMs: limitMs },
+      );
+    } catch (error) {
+      if (tctx.signal.aborted || /timed out/.test((error as Error).message)) void this.#checkAlive();
+      throw error;
+    }
+  }
+
+  callService(key: string, method: string, args: unknown[]): Promise<unknown> {
+    return this.#call(
+      { op: "service", key, method, args },
+      { timeoutMs: this.opts.serviceTimeoutMs, what: `${key}.${method}` },
+    );
+  }
+
+  // ---------------------------------------------------------------- host process → daemon
 
   #onMessage(raw: unknown): void {
     if (this.#state === "stopped" || this.#state === "crashed") return;
+    const kind = (raw as { t?: unknown } | null)?.t;
+    // Chatter is counted before it is validated: a flood costs one property read per frame.
+    if (isChatter(kind) && !this.#chatter.allow(kind)) {
+      if (this.#chatter.total >= FLOOD_KILL_AT) {
+        this.#link?.kill(`flooded the bridge (over ${FLOOD_KILL_AT} messages dropped)`);
+      }
+      return;
+    }
     const parsed = WorkerMessageSchema.safeParse(raw);
     if (!parsed.success) {
       this.ctx.log.warn("sandbox sent an invalid message", { error: parsed.error.issues[0]?.message });
@@ -154,6 +215,12 @@ export class SandboxBridge {
         return this.#activation.reject(new Error(msg.error));
       case "exiting":
         return this.#crash(`the extension called ${msg.how}`);
+      case "crashed":
+        return this.#crash(msg.error);
+      case "oom":
+        return this.#crash(`ran out of memory (${Math.round(msg.rss / 1048576)} MiB resident)`);
+      case "dropped":
+        return this.ctx.log.warn("sandbox messages dropped (rate limit)", { dropped: msg.counts });
       case "reply": {
         const pending = this.#pending.get(msg.id);
         if (!pending) return; // aborted or timed out already
@@ -169,11 +236,9 @@ export class SandboxBridge {
         if (!this.#allowed(this.opts.emitEvents, msg.key, "emit event")) return;
         return this.ctx.events.emit(defineKey(msg.key), msg.payload);
       case "tool":
-        return this.#registerTool(msg.name, msg.description, msg.parameters);
+        return this.#registered(() => this.owner.onTool(msg));
       case "untool":
-        this.#tools.get(msg.name)?.();
-        this.#tools.delete(msg.name);
-        return;
+        return this.owner.onUntool(msg.name);
       case "hook":
         if (!this.#allowed(this.opts.hooks, msg.key, "join hook")) return;
         return this.#registerHook(msg.reg, msg.key, msg.priority);
@@ -199,7 +264,7 @@ export class SandboxBridge {
               `"surface-handler:${this.#id}*"), not "${msg.key}"`,
           );
         }
-        return this.#provide(msg.key, msg.methods);
+        return this.#registered(() => this.owner.onProvide(msg.key, msg.methods));
     }
   }
 
@@ -216,49 +281,12 @@ export class SandboxBridge {
     });
   }
 
-  #registerTool(name: string, description: string, parameters: Record<string, unknown>): void {
-    const handle: ToolHandle = {
-      spec: { name, description, parameters },
-      // The real parse happens in the worker, with the extension's own zod schema.
-      parse: (input) => ({ ok: true, value: input }),
-      execute: async (input, tctx) => {
-        const { conversationId, turnId, toolCallId, cwd } = tctx;
-        const out = await this.#call(
-          { op: "tool", name, input, ctx: { conversationId, turnId, toolCallId, cwd } },
-          { signal: tctx.signal, onOutput: tctx.emitOutput, what: `tool ${name}` },
-        ).catch((error) => {
-          if (tctx.signal.aborted) void this.#checkAlive();
-          throw error;
-        });
-        const result = ToolResultSchema.safeParse(out);
-        if (!result.success) throw new Error(`tool ${name} returned a malformed result`);
-        return { content: result.data.content, isError: !!result.data.isError } satisfies ToolResult;
-      },
-    };
-    this.#registered(() => {
-      this.#tools.get(name)?.();
-      this.#tools.set(name, this.ctx.tools.register(handle));
-    });
-  }
-
   #registerHook(reg: number, key: string, priority?: number): void {
     const handler = (value: unknown) =>
       this.#call({ op: "hook", reg, value }, { timeoutMs: this.opts.hookTimeoutMs, what: `hook ${key}` });
     this.#registered(() =>
       this.#hooks.set(reg, this.ctx.hooks.register(defineKey(key), handler, { priority }))
     );
-  }
-
-  #provide(key: string, methods: string[]): void {
-    const impl: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
-    for (const method of methods.filter((m) => !RESERVED.has(m))) {
-      impl[method] = (...args) =>
-        this.#call(
-          { op: "service", key, method, args },
-          { timeoutMs: this.opts.serviceTimeoutMs, what: `${key}.${method}` },
-        );
-    }
-    this.#registered(() => this.ctx.services.provide(defineKey(key), impl));
   }
 
   /** A refused registration fails activation (as a throwing register() would in-process); later, it is logged. */
@@ -273,18 +301,20 @@ export class SandboxBridge {
 
   async #serve(id: number, call: WorkerCall): Promise<void> {
     let reply: HostMessage;
-    try {
-      reply = { t: "reply", id, ok: true, value: await this.#handle(call) };
-    } catch (error) {
-      reply = { t: "reply", id, ok: false, error: describeError(error) };
+    if (this.#inbound >= MAX_INBOUND_CALLS) {
+      reply = { t: "reply", id, ok: false, error: `over ${MAX_INBOUND_CALLS} calls in flight` };
+    } else {
+      this.#inbound++;
+      try {
+        reply = { t: "reply", id, ok: true, value: await this.#handle(call) };
+      } catch (error) {
+        reply = { t: "reply", id, ok: false, error: describeError(error) };
+      } finally {
+        this.#inbound--;
+      }
     }
     if (!this.#send(reply) && reply.ok) {
-      this.#send({
-        t: "reply",
-        id,
-        ok: false,
-        error: "the result cannot be sent into a sandbox (not cloneable)",
-      });
+      this.#send({ t: "reply", id, ok: false, error: "the result cannot be sent into a sandbox (not JSON)" });
     }
   }
 
@@ -308,13 +338,13 @@ export class SandboxBridge {
     }
   }
 
-  // ---------------------------------------------------------------- host → worker
+  // ---------------------------------------------------------------- daemon → host process
 
-  /** Posts a message; false when it could not be cloned (logged) or the worker is gone. */
+  /** Sends a message; false when it cannot be (not JSON, too big: logged) or the process is gone. */
   #send(msg: HostMessage): boolean {
-    if (!this.#worker || this.#state === "stopped" || this.#state === "crashed") return false;
+    if (!this.#link || this.#state === "stopped" || this.#state === "crashed") return false;
     try {
-      this.#worker.postMessage(msg);
+      this.#link.send(msg);
       return true;
     } catch (error) {
       this.ctx.log.warn("message not sent to sandbox", { kind: msg.t, error: describeError(error) });
@@ -362,7 +392,7 @@ export class SandboxBridge {
 
   // ---------------------------------------------------------------- ending
 
-  /** A tool ignoring its signal is fine; a worker stuck in a synchronous loop would hang every later call. */
+  /** A tool ignoring its signal is fine; a host stuck in a synchronous loop would hang every later call. */
   async #checkAlive(): Promise<void> {
     try {
       await this.#call({ op: "ping" }, { timeoutMs: this.opts.pingTimeoutMs, what: "ping" });
@@ -371,18 +401,23 @@ export class SandboxBridge {
     }
   }
 
+  #exited(why: string): void {
+    if (this.#state === "starting") return this.#activation.reject(new Error(`its host process ${why}`));
+    if (this.#state === "running" && !this.#stopping) this.#crash(`its host process ${why}`);
+    else this.#end(this.#state === "crashed" ? "crashed" : "stopped", this.#why || why);
+  }
+
   #crash(reason: string): void {
     if (this.#state === "starting") return this.#activation.reject(new Error(reason));
     if (this.#state !== "running") return;
     this.ctx.log.error("sandboxed extension crashed", { error: reason });
-    // Hooks and listeners go at once: a dead hook would fail every hook run. Tools and services stay
-    // registered and answer with the crash, which tells a model more than a vanished tool.
     this.#end("crashed", `crashed: ${reason}`);
-    this.ctx.reportFailure(`crashed: ${reason}`);
+    this.owner.onCrash(this, reason);
   }
 
   #end(state: "stopped" | "crashed", why: string): void {
-    this.#worker?.terminate();
+    if (this.#state === "stopped" || this.#state === "crashed") return;
+    this.#link?.kill(why);
     this.#state = state;
     this.#why = why;
     for (const off of [...this.#hooks.values(), ...this.#listeners.values()]) off();

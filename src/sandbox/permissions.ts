@@ -10,10 +10,16 @@ const KINDS: PermissionKind[] = ["read", "write", "net", "env", "run", "sys", "i
 /** Expands a placeholder entry such as "$WORKSPACE_ROOTS" (the names are the caller's) into concrete entries. */
 export type ExpandPermission = (placeholder: string, kind: PermissionKind) => string[];
 
+/** Kinds whose `true` (everything) a manifest may ask for only when the operator grants it explicitly. */
+export type BroadKind = "read" | "run" | "net";
+const BROAD: readonly PermissionKind[] = ["read", "run", "net"];
+
 export interface WorkerPermissionOptions {
   /** The extension's folder, absolute: always readable, because the bootstrap imports the extension from it. */
   folder: string;
   expand?: ExpandPermission;
+  /** The kinds this extension may have as `true` (the composition root's explicit grant); none by default. */
+  allowBroad?: readonly BroadKind[];
 }
 
 const PLACEHOLDER = /^\$[A-Za-z0-9_]+$/;
@@ -53,6 +59,12 @@ export function workerPermissions(
       if (kind === "env") {
         throw new PermissionError("permissions.env: true would expose the daemon's secrets; list the names");
       }
+      if (BROAD.includes(kind) && !opts.allowBroad?.includes(kind as BroadKind)) {
+        throw new PermissionError(
+          `permissions.${kind}: true needs the operator's explicit grant (sandboxedEntry option ` +
+            `allowBroad: ["${kind}"]); list what the extension needs instead`,
+        );
+      }
       out[kind] = true;
       continue;
     }
@@ -82,6 +94,25 @@ function assertNotSecret(name: string): void {
   if (looksSecret(name)) {
     throw new PermissionError(`permissions.env: "${name}" looks like a secret; sandboxes may not read it`);
   }
+}
+
+/**
+ * The sandbox host process's own Deno flags: the Worker's permissions (a Worker may not exceed its parent's),
+ * plus reading the program (the Worker's entry is checked against the parent's read permission).
+ */
+export function hostFlags(worker: Deno.PermissionOptionsObject, programRead: readonly string[]): string[] {
+  const flags: string[] = [];
+  for (const kind of KINDS) {
+    let grant = worker[kind] as boolean | string[] | undefined;
+    if (kind === "read" && grant !== true) grant = [...(Array.isArray(grant) ? grant : []), ...programRead];
+    if (grant === true) flags.push(`--allow-${kind}`);
+    else if (Array.isArray(grant) && grant.length > 0) {
+      const bad = grant.find((entry) => entry.includes(","));
+      if (bad) throw new PermissionError(`permissions.${kind}: "${bad}" contains a comma`);
+      flags.push(`--allow-${kind}=${grant.join(",")}`);
+    }
+  }
+  return flags;
 }
 
 /** Config handed to a sandbox: the host's non-secret settings, minus anything named like a secret. */

@@ -1,5 +1,6 @@
-// The messages between the host and a sandboxed extension's Worker. Everything must survive structured clone.
-// The host treats the worker as untrusted: what it sends is validated here before anything acts on it.
+// The messages between the daemon and a sandboxed extension's Worker. They cross a process boundary (the Worker
+// runs in a sandbox host process, see host_process.ts) as JSON frames (frames.ts), and a thread boundary inside
+// it. The daemon treats the other side as untrusted: what it sends is validated here before anything acts on it.
 import { z } from "zod";
 import type { ExtensionManifest, LogLevel } from "../kernel/contracts.ts";
 
@@ -26,6 +27,16 @@ export type Reply = { t: "reply"; id: number; ok: true; value: unknown } | {
   error: string;
 };
 
+/** The first frame the daemon sends a sandbox host process: how to start the extension's Worker. */
+export interface BootMessage {
+  t: "boot";
+  /** The Worker's Deno permissions: exactly the manifest's. */
+  permissions: Deno.PermissionOptionsObject;
+  name: string;
+  /** The host process exits (reporting "oom") when its resident memory passes this. */
+  rssLimitBytes: number;
+}
+
 export type HostMessage =
   | {
     t: "init";
@@ -41,6 +52,8 @@ export type HostMessage =
   | Reply;
 
 const key = z.string().min(1).max(200);
+/** Longest time limit a tool may declare for itself (a day: anything longer is a hang). */
+export const MAX_TOOL_TIMEOUT_MS = 24 * 3600_000;
 const id = z.number().int().nonnegative();
 const LogLevelSchema = z.enum(["debug", "info", "warn", "error"]) satisfies z.ZodType<LogLevel>;
 
@@ -69,6 +82,7 @@ export const WorkerMessageSchema = z.discriminatedUnion("t", [
     name: z.string(),
     description: z.string(),
     parameters: z.record(z.string(), z.unknown()),
+    timeoutMs: z.number().int().positive().max(MAX_TOOL_TIMEOUT_MS).optional(),
   }),
   z.object({ t: z.literal("untool"), name: z.string() }),
   z.object({ t: z.literal("hook"), reg: id, key, priority: z.number().optional() }),
@@ -84,6 +98,13 @@ export const WorkerMessageSchema = z.discriminatedUnion("t", [
     fields: z.record(z.string(), z.unknown()).optional(),
   }),
   z.object({ t: z.literal("output"), id, data: z.string(), stream: z.enum(["stdout", "stderr"]) }),
+  // From the host process itself (host_process.ts) rather than the Worker.
+  /** The Worker died (uncaught error, or it could not be created). */
+  z.object({ t: z.literal("crashed"), error: z.string() }),
+  /** The host process is over its memory limit and exits. */
+  z.object({ t: z.literal("oom"), rss: z.number() }),
+  /** Messages the host process dropped for exceeding its rate limits, by kind, since the last report. */
+  z.object({ t: z.literal("dropped"), counts: z.record(z.string(), z.number().int().nonnegative()) }),
 ]);
 export type WorkerMessage = z.infer<typeof WorkerMessageSchema>;
 

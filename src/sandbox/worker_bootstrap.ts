@@ -8,6 +8,8 @@
 import "../kernel/mod.ts";
 // Preloaded so sandboxed extensions can import the kit without read access outside their own folder.
 import "../sdk/mod.ts";
+// Preloaded for run_shell, which confines its commands with bubblewrap (running it needs `run` permission).
+import "./bwrap.ts";
 import type { Deactivate } from "../kernel/contracts.ts";
 import {
   describeError,
