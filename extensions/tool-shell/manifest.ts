@@ -14,6 +14,9 @@ export const manifest: ManifestInput = {
     // Resolving the working directory ("$WORKSPACE_ROOTS": the configured workspace roots), and examining the
     // protected paths ("$PROTECTED_PATHS") to mask them: one that cannot be examined refuses the command.
     read: ["$WORKSPACE_ROOTS", "$PROTECTED_PATHS"],
+    // Commands write in the working directory: the sandbox host process's view (src/sandbox/host_link.ts)
+    // holds only granted paths writable, and the command's own view cannot be more than it.
+    write: ["$WORKSPACE_ROOTS"],
     // The variables passed on to commands.
     env: [...SHELL_ENV_NAMES],
   },

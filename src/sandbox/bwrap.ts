@@ -227,7 +227,8 @@ async function runProbe(program: string): Promise<BwrapProbe> {
   const version = await run(program, ["--version"]);
   if (!version.ok) return { ok: false, reason: version.reason };
   const name = version.stdout.trim() || "bubblewrap";
-  const trial = () => run(program, [...bwrapArgs({ base: "minimal", network: false }), "true"]);
+  // The "host" base needs no look at the system folders, which a caller inside a sandbox may not read.
+  const trial = () => run(program, [...bwrapArgs({ base: "host", network: false }), "true"]);
   let result = await trial();
   if (!result.ok && /mount proc/i.test(result.reason) && procMode === "fresh") {
     procMode = "inherited"; // inside another sandbox: see procMode
