@@ -31,7 +31,8 @@ import * as messageQueueMod from "../extensions/message-queue/mod.ts";
 import { manifest as cacheWarming } from "../extensions/cache-warming/manifest.ts";
 import { createCacheWarming, warmingOptionsFromEnv } from "../extensions/cache-warming/mod.ts";
 
-import { sandboxedEntry } from "./sandbox/mod.ts";
+import { sandboxedEntry, type SandboxOptions, UNCONFINED_SETTING } from "./sandbox/mod.ts";
+import { ConfigError } from "./config.ts";
 import { extensionModuleUrl } from "./build_layout.ts";
 import { manifest as toolReadFile } from "../extensions/tool-read-file/manifest.ts";
 import { manifest as toolWriteFile } from "../extensions/tool-write-file/manifest.ts";
@@ -40,11 +41,39 @@ import { manifest as toolShell } from "../extensions/tool-shell/manifest.ts";
 import { manifest as toolGrep } from "../extensions/tool-grep/manifest.ts";
 import { manifest as toolGlob } from "../extensions/tool-glob/manifest.ts";
 
-/** A standard extension in its own Worker; `$WORKSPACE_ROOTS` in its permissions becomes the configured roots. */
-function sandboxed(config: Config, manifest: ManifestInput, folder: string, exposeServices: string[] = []) {
+/** A setting that is on when "1" or "true". */
+const on = (config: Config, name: string) => ["1", "true"].includes(config.secrets[name] ?? "");
+
+/** Placeholders in sandboxed manifests' permissions, and what they stand for here. */
+function expansions(config: Config): Record<string, string[]> {
+  return {
+    $WORKSPACE_ROOTS: config.workspaceRoots,
+    $PROTECTED_PATHS: [config.dataDir, ...(config.envFile ? [config.envFile] : [])],
+    $UNCONFINED_SHELL: on(config, "DISPATCH_UNCONFINED_SHELL") ? ["bash"] : [],
+  };
+}
+
+/** How long a sandbox started for a tool call stays up without calls (DISPATCH_SANDBOX_IDLE_MS). */
+function idleMs(config: Config): number | undefined {
+  const raw = config.secrets.DISPATCH_SANDBOX_IDLE_MS;
+  if (raw === undefined || raw === "") return undefined;
+  if (!/^\d{1,9}$/.test(raw)) {
+    throw new ConfigError("DISPATCH_SANDBOX_IDLE_MS must be a whole number of milliseconds");
+  }
+  return Number(raw);
+}
+
+/**
+ * A standard extension in its own sandbox host process. Bubblewrap confines it unless the operator opted out
+ * (DISPATCH_UNCONFINED_SANDBOX=1); an extension declaring its tools starts on its first call.
+ */
+function sandboxed(config: Config, manifest: ManifestInput, folder: string, opts: SandboxOptions = {}) {
+  const placeholders = expansions(config);
   return sandboxedEntry(manifest, extensionModuleUrl(folder), {
-    expand: (placeholder) => (placeholder === "$WORKSPACE_ROOTS" ? config.workspaceRoots : []),
-    exposeServices,
+    expand: (placeholder) => placeholders[placeholder] ?? [],
+    unconfined: on(config, UNCONFINED_SETTING),
+    idleMs: idleMs(config),
+    ...opts,
   });
 }
 
@@ -88,7 +117,7 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
       manifest: surfaceLoadedExtensions,
       ...createSurfaceLoadedExtensions({ list: extras.listExtensions ?? (() => []) }),
     },
-    sandboxed(config, todo, "todo", ["surface-registry"]),
+    sandboxed(config, todo, "todo", { exposeServices: ["surface-registry"] }),
     { manifest: messageQueue, activate: messageQueueMod.activate },
     { manifest: cacheWarming, ...createCacheWarming(warmingOptionsFromEnv(config.secrets)) },
     sandboxed(config, toolReadFile, "tool-read-file"),
