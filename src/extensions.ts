@@ -30,6 +30,10 @@ import { manifest as messageQueue } from "../extensions/message-queue/manifest.t
 import * as messageQueueMod from "../extensions/message-queue/mod.ts";
 import { manifest as cacheWarming } from "../extensions/cache-warming/manifest.ts";
 import { createCacheWarming, warmingOptionsFromEnv } from "../extensions/cache-warming/mod.ts";
+import { manifest as systemPrompt } from "../extensions/system-prompt/manifest.ts";
+import * as systemPromptMod from "../extensions/system-prompt/mod.ts";
+import { manifest as skills } from "../extensions/skills/manifest.ts";
+import * as skillsMod from "../extensions/skills/mod.ts";
 
 import { sandboxedEntry, type SandboxOptions, UNCONFINED_SETTING } from "./sandbox/mod.ts";
 import { ConfigError } from "./config.ts";
@@ -120,6 +124,8 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
     sandboxed(config, todo, "todo", { exposeServices: ["surface-registry"] }),
     { manifest: messageQueue, activate: messageQueueMod.activate },
     { manifest: cacheWarming, ...createCacheWarming(warmingOptionsFromEnv(config.secrets)) },
+    { manifest: systemPrompt, activate: systemPromptMod.activate },
+    { manifest: skills, activate: skillsMod.activate },
     sandboxed(config, toolReadFile, "tool-read-file"),
     sandboxed(config, toolWriteFile, "tool-write-file"),
     sandboxed(config, toolEditFile, "tool-edit-file"),

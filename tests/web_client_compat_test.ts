@@ -310,11 +310,15 @@ Deno.test("the reference web frontend works against the daemon unchanged", async
     await t.step(
       "routes the daemon does not serve still answer readably (res.ok false, an error)",
       async () => {
-        const res = await web(daemon, "/system-prompt");
+        const res = await web(daemon, "/no-such-route");
         assertEquals(res.status, 404);
         assertEquals(typeof (await readable(res)).error, "string");
       },
     );
+
+    await t.step("the system prompt's template is served as the frontend's editor reads it", async () => {
+      assertEquals(typeof (await readable(await web(daemon, "/system-prompt"))).template, "string");
+    });
   } finally {
     await ws?.close();
     await daemon.stop();

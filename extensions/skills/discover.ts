@@ -1,0 +1,141 @@
+// Finding skills: `<dir>/.agents/skills/<name>/SKILL.md` in the cwd and each folder above it, then the user's
+// `~/.agents/skills/`, and `.claude/skills/` beside each for compatibility. The nearest skill of a name wins.
+// A SKILL.md starts with a front-matter header holding `name` and `description`; one without is skipped.
+import { join } from "node:path";
+import { ancestors, readConfined, realDir } from "../system-prompt/files.ts";
+
+export interface Skill {
+  name: string;
+  description: string;
+  /** The SKILL.md, as found. */
+  path: string;
+  /** The instructions after the header. */
+  body: string;
+}
+
+export const SKILL_FILE = "SKILL.md";
+export const SKILL_FOLDERS = [".agents/skills", ".claude/skills"] as const;
+export const MAX_SKILL_BYTES = 256 * 1024;
+/** Per folder, so a huge folder cannot stall every turn. */
+export const MAX_SKILLS_PER_FOLDER = 200;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const MAX_DESCRIPTION = 1024;
+
+export interface DiscoverOptions {
+  home?: string;
+  protectedPaths?: readonly string[];
+  /** Told of each SKILL.md skipped (malformed, unsafe, a duplicate name). */
+  onSkip?: (path: string, why: string) => void;
+}
+
+/** The skills for a turn in `cwd` (none of the project's without one), sorted by name. */
+export async function discoverSkills(cwd: string | undefined, opts: DiscoverOptions = {}): Promise<Skill[]> {
+  // Each base folder confines what its skills may link to: the project folder, or the home folder.
+  const bases = [...(cwd ? ancestors(cwd) : []), ...(opts.home ? [opts.home] : [])];
+  const seenBase = new Set<string>();
+  const byName = new Map<string, Skill>();
+  for (const base of bases) {
+    const realBase = await realDir(base);
+    if (!realBase || seenBase.has(realBase)) continue;
+    seenBase.add(realBase);
+    for (const folder of SKILL_FOLDERS) {
+      for (const skill of await skillsIn(join(base, folder), realBase, opts)) {
+        const earlier = byName.get(skill.name);
+        if (earlier) opts.onSkip?.(skill.path, `the skill "${skill.name}" of ${earlier.path} comes first`);
+        else byName.set(skill.name, skill);
+      }
+    }
+  }
+  return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+async function skillsIn(folder: string, within: string, opts: DiscoverOptions): Promise<Skill[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(folder)) {
+      if (entry.isDirectory || entry.isSymlink) names.push(entry.name);
+    }
+  } catch {
+    return []; // no such folder, or not readable: nothing to offer
+  }
+  names.sort();
+  const out: Skill[] = [];
+  for (const name of names.slice(0, MAX_SKILLS_PER_FOLDER)) {
+    const path = join(folder, name, SKILL_FILE);
+    const read = await readConfined(path, within, MAX_SKILL_BYTES, opts.protectedPaths);
+    if (read === "missing") continue;
+    if (typeof read === "string") {
+      opts.onSkip?.(path, read === "escapes" ? `it links outside ${within}` : read);
+      continue;
+    }
+    if (read.truncatedFrom !== undefined) {
+      opts.onSkip?.(path, `larger than ${MAX_SKILL_BYTES} bytes`);
+      continue;
+    }
+    const parsed = parseSkill(read.text);
+    if (typeof parsed === "string") {
+      opts.onSkip?.(path, parsed);
+      continue;
+    }
+    out.push({ ...parsed, path });
+  }
+  return out;
+}
+
+/** A SKILL.md's header and body, or why it is malformed. */
+export function parseSkill(text: string): Omit<Skill, "path"> | string {
+  const match = /^\uFEFF?---[ \t]*\r?\n([\s\S]*?)\r?\n---[ \t]*(?:\r?\n|$)/.exec(text);
+  if (!match) return "no front-matter header (a first line of ---, then name: and description:, then ---)";
+  const fields = parseHeader(match[1]);
+  const name = fields.get("name");
+  const description = fields.get("description");
+  if (!name) return "the header has no name";
+  if (!NAME.test(name)) return `the name "${name}" is not letters, digits, '.', '_' and '-' (at most 64)`;
+  if (!description) return "the header has no description";
+  if (description.length > MAX_DESCRIPTION) {
+    return `the description is longer than ${MAX_DESCRIPTION} characters`;
+  }
+  return { name, description, body: text.slice(match[0].length).trim() };
+}
+
+/**
+ * The header's top-level `key: value` lines. Enough YAML for skills: plain or quoted scalars, and values
+ * continued on indented lines (`description: >` folds them) joined with spaces. Nested keys are ignored.
+ */
+function parseHeader(header: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  let current: string | undefined;
+  for (const line of header.split(/\r?\n/)) {
+    const top = /^([A-Za-z_][A-Za-z0-9_-]*):(.*)$/.exec(line);
+    if (top) {
+      current = top[1];
+      const value = top[2].trim();
+      fields.set(current, /^[>|][-+]?$/.test(value) ? "" : unquote(value));
+    } else if (current && /^\s+\S/.test(line)) {
+      const before = fields.get(current) ?? "";
+      fields.set(current, before ? `${before} ${line.trim()}` : unquote(line.trim()));
+    } else if (line.trim() !== "" && !line.trimStart().startsWith("#")) {
+      current = undefined;
+    }
+  }
+  return new Map([...fields].map(([k, v]) => [k, v.trim()]));
+}
+
+function unquote(value: string): string {
+  const q = value[0];
+  if ((q === '"' || q === "'") && value.endsWith(q) && value.length >= 2) {
+    const inner = value.slice(1, -1);
+    return q === "'"
+      ? inner.replaceAll("''", "'")
+      : inner.replace(/\\(["\\])/g, "$1").replaceAll("\\n", "\n");
+  }
+  return value;
+}
+
+/** The prompt's list: one line per skill, name, description and where it is. */
+export function formatSkillList(skills: Skill[]): string | null {
+  if (skills.length === 0) return null;
+  return skills.map((s) => `- ${s.name}: ${oneLine(s.description)} (${s.path})`).join("\n");
+}
+
+const oneLine = (text: string) => text.replace(/\s+/g, " ").trim();
