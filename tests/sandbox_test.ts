@@ -11,19 +11,13 @@ import {
   assertThrows,
 } from "./assert.ts";
 import {
-  type AgentEvent,
   defineKey,
   type ExtensionEntry,
-  ExtensionHost,
   isVeto,
-  type LogRecord,
-  type ManifestInput,
-  type ModelStreamPart,
   type Permissions,
-  type Provider,
-  runTurn,
   type ToolContext,
 } from "../src/kernel/mod.ts";
+import { boot, callTool, manifest, stateOf, waitFor } from "./fixtures/sandbox/harness.ts";
 import {
   PermissionError,
   sandboxedEntry,
@@ -34,14 +28,6 @@ import {
 const FIXTURES = new URL("./fixtures/sandbox/", import.meta.url);
 const FIXTURE_DIR = fileURLToPath(FIXTURES).replace(/\/$/, "");
 const fixture = (name: string) => new URL(`${name}/mod.ts`, FIXTURES);
-
-const manifest = (id: string, permissions: Permissions = {}, dependsOn: string[] = []): ManifestInput => ({
-  id,
-  version: "0.0.1",
-  description: `sandbox fixture ${id}`,
-  dependsOn,
-  permissions,
-});
 
 const sandboxed = (
   id: string,
@@ -80,46 +66,6 @@ const features = (opts: SandboxOptions = {}) =>
     ...opts,
   });
 
-async function boot(entries: ExtensionEntry[], config: Record<string, string> = {}) {
-  const records: LogRecord[] = [];
-  const host = new ExtensionHost({ sink: { write: (r) => records.push(r) }, config });
-  await host.boot(entries);
-  return { host, records };
-}
-
-const stateOf = (host: ExtensionHost, id: string) => host.list().find((s) => s.id === id);
-
-/** One tool call through runTurn, the way a model's call runs: the result is what the model would read. */
-async function callTool(host: ExtensionHost, toolName: string, input: unknown) {
-  let step = 0;
-  const provider: Provider = {
-    id: "scripted",
-    listModels: () => Promise.resolve([]),
-    async *stream(): AsyncGenerator<ModelStreamPart> {
-      if (++step === 1) yield { type: "tool-call", toolCallId: `call-${toolName}`, toolName, input };
-      else yield { type: "text-delta", delta: "done" };
-      yield { type: "finish", reason: "stop" };
-    },
-  };
-  const events: AgentEvent[] = [];
-  for await (
-    const event of runTurn({
-      conversationId: "conv",
-      turnId: "turn",
-      provider,
-      model: "m",
-      messages: [{ role: "user", content: "go" }],
-      tools: host.tools.list(),
-      signal: new AbortController().signal,
-      hooks: host.hooks,
-    })
-  ) events.push(event);
-  const result = events.find((e) => e.type === "tool-result");
-  assert(result?.type === "tool-result", "the turn produced a tool result");
-  const outputs = events.flatMap((e) => e.type === "tool-output" ? [e.data] : []);
-  return { content: result.content, isError: result.isError, outputs };
-}
-
 function toolCtx(signal = new AbortController().signal, outputs: string[] = []): ToolContext {
   return {
     signal,
@@ -128,14 +74,6 @@ function toolCtx(signal = new AbortController().signal, outputs: string[] = []):
     toolCallId: "direct",
     emitOutput: (data) => outputs.push(data),
   };
-}
-
-async function waitFor(what: string, pred: () => boolean, ms = 3000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 async function withSecretEnv<T>(fn: () => Promise<T>): Promise<T> {

@@ -93,6 +93,8 @@ export interface Tool<I = unknown> {
   description: string;
   inputSchema: z.ZodType<I>;
   execute(input: I, ctx: ToolContext): Promise<ToolResult | string>;
+  /** The longest one call may take, when the tool bounds itself (a sandbox's call limit is set above it). */
+  timeoutMs?: number;
 }
 
 /** A tool as the turn loop sees it: schema already in JSON form, input validated by whoever registered it. */

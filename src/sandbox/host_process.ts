@@ -8,10 +8,8 @@
 import { sandboxWorkerUrl } from "../build_layout.ts";
 import { encodeFrame, FrameWriter, readFrames } from "./frames.ts";
 import type { BootMessage } from "./protocol.ts";
-import { ChatterLimiter, isChatter } from "./rate.ts";
+import { CHATTER_BURST, CHATTER_PER_SECOND, ChatterLimiter, isChatter } from "./rate.ts";
 
-const CHATTER_PER_SECOND = 500;
-const CHATTER_BURST = 2000;
 const MEMORY_CHECK_MS = 50;
 
 export async function runSandboxHost(): Promise<never> {

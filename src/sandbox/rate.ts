@@ -24,6 +24,10 @@ export class TokenBucket {
   }
 }
 
+/** What a sandbox may send of each chatter kind, per second and in a burst (live output gets four times this). */
+export const CHATTER_PER_SECOND = 500;
+export const CHATTER_BURST = 2000;
+
 /** Kinds whose volume a sandbox controls and that nothing waits on: these may be dropped under a flood. */
 export const CHATTER_KINDS = ["log", "emit", "output"] as const;
 export type ChatterKind = typeof CHATTER_KINDS[number];

@@ -19,6 +19,7 @@ import {
   type WorkerMessage,
 } from "./protocol.ts";
 import { type Link, workerContext, workerLogger, type WorkerRegistry } from "./worker_context.ts";
+import { CHATTER_BURST, CHATTER_PER_SECOND, ChatterLimiter, isChatter } from "./rate.ts";
 
 interface WorkerScope {
   postMessage(msg: unknown): void;
@@ -26,7 +27,17 @@ interface WorkerScope {
   close(): void;
 }
 const scope = globalThis as unknown as WorkerScope;
-const post = (msg: WorkerMessage) => scope.postMessage(msg);
+// Chatter past its rate is dropped here, before it costs a copy across the thread boundary; the host process
+// and the daemon count again, for code that posts around this.
+const chatter = new ChatterLimiter(CHATTER_PER_SECOND, CHATTER_BURST);
+const post = (msg: WorkerMessage) => {
+  if (isChatter(msg.t) && !chatter.allow(msg.t)) return;
+  scope.postMessage(msg);
+};
+setInterval(() => {
+  const counts = chatter.drain();
+  if (counts) scope.postMessage({ t: "dropped", counts } satisfies WorkerMessage);
+}, 1000);
 
 const pending = new Map<number, PromiseWithResolvers<unknown>>();
 let nextId = 1;

@@ -113,9 +113,10 @@ export function workerContext(
     register(tool: Tool<any> | ToolHandle) {
       const handle = isToolHandle(tool) ? tool : toolHandle(tool);
       const { name, description, parameters } = handle.spec;
+      const timeoutMs = isToolHandle(tool) ? undefined : tool.timeoutMs;
       if (registry.tools.has(name)) throw new Error(`tool "${name}" is already registered by ${id}`);
       registry.tools.set(name, handle);
-      link.post({ t: "tool", name, description, parameters });
+      link.post({ t: "tool", name, description, parameters, ...(timeoutMs ? { timeoutMs } : {}) });
       return () => {
         if (registry.tools.get(name) !== handle) return;
         registry.tools.delete(name);
