@@ -95,6 +95,15 @@ Deno.test("the system prompt reaches the provider, stays byte-identical, and its
       const second = sent();
       assertEquals(second[0].content, first);
       assertEquals(systemOf(second).length, 1, "history does not accumulate system messages");
+      // A cache warm sends the prefix the next turn will: the same system message.
+      const warm = await daemon.fetch("/chat/warm", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ conversationId }),
+      });
+      assertEquals(warm.status, 200);
+      await warm.body?.cancel();
+      assertEquals(sent()[0].content, first);
     });
 
     await t(

@@ -13,7 +13,7 @@ export interface BuiltinOptions {
 }
 
 /** Tool names that reach the web, by the names web tools are given in Dispatch and its peers. */
-const WEB_TOOL = /^(web_|fetch_url$|http_fetch$|browse)/;
+const WEB_TOOL = /^(web_|fetch_|http_|browse|youtube_)/;
 
 const pad = (n: number) => String(n).padStart(2, "0");
 
