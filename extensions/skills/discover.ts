@@ -32,19 +32,20 @@ export interface DiscoverOptions {
 export async function discoverSkills(cwd: string | undefined, opts: DiscoverOptions = {}): Promise<Skill[]> {
   // Each base folder confines what its skills may link to: the project folder, or the home folder.
   const bases = [...(cwd ? ancestors(cwd) : []), ...(opts.home ? [opts.home] : [])];
+  // Read in parallel, then merged in precedence order.
+  const reals = await Promise.all(bases.map(realDir));
   const seenBase = new Set<string>();
-  const byName = new Map<string, Skill>();
-  for (const base of bases) {
-    const realBase = await realDir(base);
-    if (!realBase || seenBase.has(realBase)) continue;
+  const found = await Promise.all(bases.map((base, i) => {
+    const realBase = reals[i];
+    if (!realBase || seenBase.has(realBase)) return [];
     seenBase.add(realBase);
-    for (const folder of SKILL_FOLDERS) {
-      for (const skill of await skillsIn(join(base, folder), realBase, opts)) {
-        const earlier = byName.get(skill.name);
-        if (earlier) opts.onSkip?.(skill.path, `the skill "${skill.name}" of ${earlier.path} comes first`);
-        else byName.set(skill.name, skill);
-      }
-    }
+    return Promise.all(SKILL_FOLDERS.map((folder) => skillsIn(join(base, folder), realBase, opts)));
+  }));
+  const byName = new Map<string, Skill>();
+  for (const skill of found.flat(2)) {
+    const earlier = byName.get(skill.name);
+    if (earlier) opts.onSkip?.(skill.path, `the skill "${skill.name}" of ${earlier.path} comes first`);
+    else byName.set(skill.name, skill);
   }
   return [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
@@ -59,27 +60,28 @@ async function skillsIn(folder: string, within: string, opts: DiscoverOptions): 
     return []; // no such folder, or not readable: nothing to offer
   }
   names.sort();
-  const out: Skill[] = [];
-  for (const name of names.slice(0, MAX_SKILLS_PER_FOLDER)) {
-    const path = join(folder, name, SKILL_FILE);
-    const read = await readConfined(path, within, MAX_SKILL_BYTES, opts.protectedPaths);
-    if (read === "missing") continue;
-    if (typeof read === "string") {
-      opts.onSkip?.(path, read === "escapes" ? `it links outside ${within}` : read);
-      continue;
-    }
-    if (read.truncatedFrom !== undefined) {
-      opts.onSkip?.(path, `larger than ${MAX_SKILL_BYTES} bytes`);
-      continue;
-    }
-    const parsed = parseSkill(read.text);
-    if (typeof parsed === "string") {
-      opts.onSkip?.(path, parsed);
-      continue;
-    }
-    out.push({ ...parsed, path });
-  }
-  return out;
+  const skills = await Promise.all(
+    names.slice(0, MAX_SKILLS_PER_FOLDER).map(async (name) => {
+      const path = join(folder, name, SKILL_FILE);
+      const read = await readConfined(path, within, MAX_SKILL_BYTES, opts.protectedPaths);
+      if (read === "missing") return [];
+      if (typeof read === "string") {
+        opts.onSkip?.(path, read === "escapes" ? `it links outside ${within}` : read);
+        return [];
+      }
+      if (read.truncatedFrom !== undefined) {
+        opts.onSkip?.(path, `larger than ${MAX_SKILL_BYTES} bytes`);
+        return [];
+      }
+      const parsed = parseSkill(read.text);
+      if (typeof parsed === "string") {
+        opts.onSkip?.(path, parsed);
+        return [];
+      }
+      return [{ ...parsed, path }];
+    }),
+  );
+  return skills.flat();
 }
 
 /** A SKILL.md's header and body, or why it is malformed. */

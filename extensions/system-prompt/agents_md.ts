@@ -15,14 +15,13 @@ export interface AgentsMdOptions {
 
 /** Every AGENTS.md from the filesystem root down to `cwd`, outermost first. */
 export async function projectAgentsMd(cwd: string, opts: AgentsMdOptions = {}): Promise<ConfinedText[]> {
-  const found: ConfinedText[] = [];
-  for (const dir of ancestors(cwd).reverse()) {
-    const real = await realDir(dir);
-    if (!real) continue;
-    const file = await readOne(join(dir, AGENTS_FILE), real, opts);
-    if (file) found.push(file);
-  }
-  return found;
+  const found = await Promise.all(
+    ancestors(cwd).reverse().map(async (dir) => {
+      const real = await realDir(dir);
+      return real ? await readOne(join(dir, AGENTS_FILE), real, opts) : undefined;
+    }),
+  );
+  return found.filter((f) => f !== undefined);
 }
 
 /** ~/.agents/AGENTS.md, when there is one. */
