@@ -18,6 +18,7 @@ import {
   type ToolContext,
 } from "../src/kernel/mod.ts";
 import { boot, callTool, manifest, stateOf, waitFor } from "./fixtures/sandbox/harness.ts";
+import { startDaemon } from "./daemon.ts";
 import {
   PermissionError,
   sandboxedEntry,
@@ -532,5 +533,123 @@ Deno.test("a sandbox may touch only the hooks, events and service names its allo
     assertMatch(state.error ?? "", /may not listen to event "test\.ping"/);
   } finally {
     await host.shutdown();
+  }
+});
+
+// ---------------------------------------------------------------- started when first needed
+
+Deno.test("declared tools are offered before the extension runs; the first call starts it, idleness stops it", async () => {
+  const { manifest: lazyManifest } = await import("./fixtures/sandbox/lazy/manifest.ts");
+  const entry = sandboxedEntry(lazyManifest, fixture("lazy"), { idleMs: 200 });
+  const { host, records } = await boot([entry, sandboxed("helper")]);
+  try {
+    assertEquals(stateOf(host, "lazy")?.status, "active");
+    assertEquals([entry.state(), entry.starts(), entry.pid()], ["idle", 0, undefined], "no process yet");
+    const greet = host.tools.list().find((t) => t.spec.name === "greet")!;
+    const declared = lazyManifest.tools![0];
+    assertEquals(greet.spec, {
+      name: "greet",
+      description: declared.description,
+      parameters: declared.parameters,
+    });
+    assertEquals(greet.spec.parameters.required, ["name"], "the declaration is the zod schema's JSON Schema");
+
+    // Two calls at once share one start; the module's registration matched the declaration byte for byte.
+    const [a, b] = await Promise.all([
+      callTool(host, "greet", { name: "Ada" }),
+      callTool(host, "greet", { name: "Grace" }),
+    ]);
+    assertEquals([a.content, b.content], ["hello, Ada", "hello, Grace"]);
+    assertEquals([entry.state(), entry.starts()], ["running", 1]);
+    const bad = await callTool(host, "greet", { name: "" });
+    assert(bad.isError, "input is still validated in the worker");
+    assertMatch(bad.content, /^invalid arguments for greet: name: /);
+
+    await waitFor("the idle host to stop", () => entry.state() === "idle");
+    assert(records.some((r) => r.ext === "lazy" && r.msg === "lazy deactivated"), "it was deactivated");
+    assertEquals((await callTool(host, "greet", { name: "again" })).content, "hello, again");
+    assertEquals(entry.starts(), 2, "the next call started a new host");
+  } finally {
+    await host.shutdown();
+  }
+  assertEquals(entry.state(), "stopped");
+});
+
+Deno.test("a module registering a tool unlike its manifest's declaration is refused on its first call", async () => {
+  const { manifest: lazyManifest } = await import("./fixtures/sandbox/lazy/manifest.ts");
+  const drifted = {
+    ...lazyManifest,
+    id: "drifted",
+    tools: [{ ...lazyManifest.tools![0], description: "an older description" }],
+  };
+  const entry = sandboxedEntry(drifted, fixture("lazy"), { restartBackoffMs: 10_000 });
+  const { host } = await boot([entry]);
+  try {
+    const first = await callTool(host, "greet", { name: "Ada" });
+    assert(first.isError);
+    assertMatch(first.content, /registers tool greet unlike its manifest declares it/);
+    assertEquals(stateOf(host, "drifted")?.status, "failed", "reported");
+    const second = await callTool(host, "greet", { name: "Ada" });
+    assertMatch(second.content, /is not running .*; restarting in \d+ s/, "backoff: no new process at once");
+    assertEquals(entry.starts(), 1);
+  } finally {
+    await host.shutdown();
+  }
+});
+
+// ---------------------------------------------------------------- crashes, and no bubblewrap
+
+Deno.test("a crashed eager sandbox is reported, restarted after its backoff, and listed active again", async () => {
+  const entry = sandboxed("crash-later", {}, { hooks: ["test.shout"], restartBackoffMs: 50 });
+  const { host, records } = await boot([entry]);
+  try {
+    const explode = host.tools.list().find((t) => t.spec.name === "explode")!;
+    await assertRejects(() => explode.execute({ how: "throw" }, toolCtx()), /crashed: .*later boom/);
+    assertEquals(stateOf(host, "crash-later")?.status, "failed");
+    await waitFor("the restart", () => entry.state() === "running");
+    assertEquals(entry.starts(), 2);
+    assertEquals(stateOf(host, "crash-later")?.status, "active", "listed active again");
+    assert(records.some((r) => r.msg === "extension recovered" && r.extension === "crash-later"));
+    assertEquals(await host.hooks.run(ShoutHook, "x"), "x (seen by crash-later)", "its hook is back");
+    assertEquals(host.tools.list().filter((t) => t.spec.name === "explode").length, 1, "one tool, kept");
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("without a working bubblewrap the daemon loads no sandboxed extension, unless the operator opts out", async () => {
+  // A bwrap that exists but is refused, as under AppArmor's user namespace restriction.
+  const bin = await Deno.makeTempDir({ prefix: "no-bwrap-" });
+  await Deno.writeTextFile(
+    join(bin, "bwrap"),
+    '#!/bin/sh\n[ "$1" = --version ] && { echo "bubblewrap 0.8.0"; exit 0; }\n' +
+      'echo "bwrap: setting up uid map: Permission denied" >&2; exit 1\n',
+  );
+  await Deno.chmod(join(bin, "bwrap"), 0o755);
+  const closed = await startDaemon({ env: { PATH: bin } });
+  try {
+    assertEquals((await closed.fetch("/health")).status, 200, "the daemon itself runs");
+    const refusals = closed.logs().split("\n").filter((l) => l.includes('"extension not loaded"'));
+    for (const id of ["todo", "tool-read-file", "tool-shell"]) {
+      const line = refusals.find((l) => l.includes(`"extension":"${id}"`));
+      assert(line, `${id} is not loaded`);
+      assertStringIncludes(line, "Debian package bubblewrap");
+      assertStringIncludes(line, "setting up uid map: Permission denied");
+      assertStringIncludes(line, "DISPATCH_UNCONFINED_SANDBOX=1");
+    }
+  } finally {
+    await closed.stop();
+  }
+  const open = await startDaemon({ env: { PATH: bin, DISPATCH_UNCONFINED_SANDBOX: "1" } });
+  try {
+    const logs = open.logs();
+    assert(!logs.includes('"extension not loaded","extension":"todo"'), "todo loads unconfined");
+    assertMatch(
+      logs,
+      /"msg":"running without bubblewrap \(DISPATCH_UNCONFINED_SANDBOX=1\)[^"]*","ext":"todo"/,
+    );
+  } finally {
+    await open.stop();
+    await Deno.remove(bin, { recursive: true });
   }
 });

@@ -146,9 +146,8 @@ export class SandboxSupervisor {
       onTool: (tool) => {
         const entry = this.#tools.get(tool.name);
         if (entry?.declared) {
-          const { name: _, ...declared } = entry.declared;
-          const { name: __, ...registered } = tool;
-          if (JSON.stringify(declared) !== JSON.stringify(registered)) {
+          const shape = (t: typeof tool) => JSON.stringify([t.description, t.parameters, t.timeoutMs ?? null]);
+          if (shape(entry.declared) !== shape(tool)) {
             throw new Error(
               `sandboxed extension ${this.ctx.manifest.id} registers tool ${tool.name} unlike its manifest ` +
                 "declares it (declare it with toolSpec from the schema the module registers)",
