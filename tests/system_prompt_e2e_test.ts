@@ -131,6 +131,17 @@ Deno.test("the system prompt reaches the provider, stays byte-identical, and its
       },
     );
 
+    await t("a skill or AGENTS.md changed on disk shows in the next turn", async () => {
+      await Deno.writeTextFile(join(root, "repo", "AGENTS.md"), "Repo rule: use spaces.");
+      await Deno.mkdir(join(cwd, ".agents/skills/later"));
+      await Deno.writeTextFile(join(cwd, ".agents/skills/later/SKILL.md"), skill("later", "Added late", "x"));
+      await readNdjson(await chat(daemon, { conversationId, message: "changed" }));
+      const prompt = sent()[0].content!;
+      assertStringIncludes(prompt, "Repo rule: use spaces.");
+      assert(!prompt.includes("use tabs"));
+      assertStringIncludes(prompt, "- later: Added late");
+    });
+
     await t("GET /system-prompt serves the default; a bad template is a 400 naming the problem", async () => {
       const got = await (await daemon.fetch("/system-prompt")).json();
       assertEquals(got.isDefault, true);
