@@ -10,7 +10,7 @@ import { systemPromptRoutes } from "../../src/contract/system_prompt_routes.ts";
 import { ConversationStoreKey } from "../conversation-store/api.ts";
 import { OrchestratorKey } from "../session-orchestrator/api.ts";
 import { HttpServerKey } from "../transport-http/api.ts";
-import { type PromptContext, SystemPromptKey } from "./api.ts";
+import { SystemPromptKey } from "./api.ts";
 import { protectedPaths } from "./files.ts";
 import { SystemPrompt } from "./service.ts";
 import { TemplateStore } from "./store.ts";
@@ -64,15 +64,23 @@ export function activate(ctx: ExtensionContext): void {
   ctx.hooks.register(PrepareStepHook, async (plan: StepPlan): Promise<StepPlan | void> => {
     let entry = kept.get(plan.conversationId);
     if (entry?.turnId !== plan.turnId) {
-      const { conversation, cwd } = await storedFacts(plan.conversationId, (plan as { cwd?: string }).cwd);
-      const context: PromptContext = {
-        conversationId: plan.conversationId,
-        ...(cwd !== undefined ? { cwd } : {}),
-        ...(conversation ? { workspaceId: conversation.workspaceId } : {}),
-        model: plan.model,
-        tools: plan.tools.map((t) => t.spec.name).sort(),
-      };
-      entry = { turnId: plan.turnId, prompt: await service.render(context) };
+      let prompt = "";
+      try {
+        const { conversation, cwd } = await storedFacts(plan.conversationId, (plan as { cwd?: string }).cwd);
+        prompt = await service.render({
+          conversationId: plan.conversationId,
+          ...(cwd !== undefined ? { cwd } : {}),
+          ...(conversation ? { workspaceId: conversation.workspaceId } : {}),
+          model: plan.model,
+          tools: plan.tools.map((t) => t.spec.name).sort(),
+        });
+      } catch (error) {
+        // Only storage can fail here (variables fail soft): the turn goes on, without a system message.
+        ctx.log.error("the system prompt could not be rendered; this turn has none", {
+          error: String(error),
+        });
+      }
+      entry = { turnId: plan.turnId, prompt };
       kept.delete(plan.conversationId);
       kept.set(plan.conversationId, entry);
       if (kept.size > MAX_KEPT) kept.delete(kept.keys().next().value!);
