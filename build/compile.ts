@@ -22,6 +22,7 @@ await Deno.mkdir(dirname(output), { recursive: true });
 const { ok, stderr } = await deno([
   "compile",
   "--quiet",
+  "--no-check", // as `deno bundle`: type checking is `deno task check`'s
   // The flags `deno run` gets in development, baked in: the daemon grants each Worker its own subset.
   "--allow-all",
   "--unstable-worker-options",

@@ -1,4 +1,5 @@
-import type { ManifestInput } from "../../src/kernel/mod.ts";
+import { type ManifestInput, toolSpec } from "../../src/kernel/mod.ts";
+import { description, inputSchema, NAME } from "./tool_spec.ts";
 
 export const manifest: ManifestInput = {
   id: "tool-edit-file",
@@ -8,4 +9,6 @@ export const manifest: ManifestInput = {
   // "$WORKSPACE_ROOTS" is expanded by the host to the configured workspace roots.
   permissions: { read: ["$WORKSPACE_ROOTS"], write: ["$WORKSPACE_ROOTS"] },
   core: false,
+  // Declared, so the daemon offers the tool without starting the sandbox (it starts on the first call).
+  tools: [toolSpec({ name: NAME, description, inputSchema })],
 };

@@ -1,35 +1,16 @@
 // edit_file: exact-string replacement in a text file, written back atomically.
-import { z } from "zod";
 import type { ExtensionContext } from "../../src/kernel/contracts.ts";
 import { atomicWrite } from "../../src/sdk/fs.ts";
 import { formatBytes, looksBinary, MAX_TEXT_FILE_BYTES, SNIFF_BYTES } from "../../src/sdk/text.ts";
 import { fail } from "../../src/sdk/tool.ts";
 import { defineWorkspaceTool } from "../../src/sdk/workspace_tool.ts";
+import { description, inputSchema, NAME } from "./tool_spec.ts";
 
 export { manifest } from "./manifest.ts";
 
-const inputSchema = z.object({
-  path: z.string().min(1).describe("File to edit: relative to the working directory, or absolute inside it."),
-  oldString: z.string().min(1).describe(
-    "The exact text to replace, including whitespace and indentation, as it appears in the file.",
-  ),
-  newString: z.string().describe("The text to put in its place (may be empty to delete oldString)."),
-  replaceAll: z.boolean().optional().describe(
-    "Replace every occurrence of oldString. Default false: oldString must then occur exactly once.",
-  ),
-});
-
-const description = [
-  "Edit a text file in the working directory by replacing an exact string. oldString must match the file",
-  "character for character (whitespace and indentation included; read the file first, and leave out the",
-  "line-number prefix read_file adds). Unless replaceAll is true, oldString must occur exactly once: add",
-  "surrounding lines to make it unique. Returns how many replacements were made. The file is rewritten",
-  "atomically. Use write_file to create files.",
-].join(" ");
-
 export function activate(ctx: ExtensionContext): void {
   ctx.tools.register(defineWorkspaceTool(ctx.config, {
-    name: "edit_file",
+    name: NAME,
     description,
     inputSchema,
     check(input) {

@@ -1,37 +1,19 @@
 // glob: files whose path matches a glob pattern, sorted.
 import { join } from "node:path";
-import { z } from "zod";
 import type { ExtensionContext } from "../../src/kernel/contracts.ts";
 import { globToRegExp, splitGlobBase } from "../../src/sdk/glob.ts";
 import { fail } from "../../src/sdk/tool.ts";
 import { DEFAULT_SKIP_DIRS, newWalkReport, walkFiles } from "../../src/sdk/walk.ts";
 import { slashedRelative } from "../../src/sdk/workspace.ts";
 import { defineWorkspaceTool } from "../../src/sdk/workspace_tool.ts";
+import { description, inputSchema, MAX_RESULTS, NAME } from "./tool_spec.ts";
 
 export { manifest } from "./manifest.ts";
-
-export const MAX_RESULTS = 1000;
-
-const inputSchema = z.object({
-  pattern: z.string().min(1).describe(
-    "Glob relative to path, e.g. `**/*.ts`, `src/**/*.{ts,tsx}`, `*.json` (top level only).",
-  ),
-  path: z.string().min(1).optional().describe(
-    "Folder to search in, relative to the working directory. Default: the working directory.",
-  ),
-});
-
-const description = [
-  "Find files by name with a glob pattern matched against each file's path relative to path (default the",
-  "working directory): `*` and `?` stay within one folder level, `**` spans any number of levels, `{a,b}`",
-  "gives alternatives, `[abc]` a character class; hidden files are included. `*.ts` finds only top-level",
-  "files, `**/*.ts` finds them at any depth. Skips .git and node_modules unless the pattern names them.",
-  `Returns matching file paths relative to the working directory, sorted, at most ${MAX_RESULTS}.`,
-].join(" ");
+export { MAX_RESULTS } from "./tool_spec.ts";
 
 export function activate(ctx: ExtensionContext): void {
   ctx.tools.register(defineWorkspaceTool(ctx.config, {
-    name: "glob",
+    name: NAME,
     description,
     inputSchema,
     check(input) {

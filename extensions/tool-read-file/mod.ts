@@ -1,5 +1,4 @@
 // read_file: a text file's lines, numbered, one window at a time; or a folder's entries.
-import { z } from "zod";
 import type { ExtensionContext } from "../../src/kernel/contracts.ts";
 import { fail } from "../../src/sdk/tool.ts";
 import type { ResolvedPath } from "../../src/sdk/workspace.ts";
@@ -12,41 +11,17 @@ import {
   splitLines,
   truncateLine,
 } from "../../src/sdk/text.ts";
+import { DEFAULT_LIMIT, description, inputSchema, MAX_LINE_CHARS, NAME } from "./tool_spec.ts";
 
 export { manifest } from "./manifest.ts";
+export { DEFAULT_LIMIT, MAX_LIMIT, MAX_LINE_CHARS } from "./tool_spec.ts";
 
-export const DEFAULT_LIMIT = 2000;
-export const MAX_LIMIT = 10_000;
-/** Longest line shown whole. */
-export const MAX_LINE_CHARS = 2000;
 /** Most characters one call returns; the window ends early (and says where to go on) past this. */
 export const MAX_OUTPUT_CHARS = 200_000;
 
-const inputSchema = z.object({
-  path: z.string().min(1).describe(
-    "File or folder to read: relative to the working directory, or absolute inside it.",
-  ),
-  offset: z.number().int().min(1).optional().describe(
-    "1-based line number to start at (entry number for a folder). Default 1.",
-  ),
-  limit: z.number().int().min(1).max(MAX_LIMIT).optional().describe(
-    `How many lines (or folder entries) to return. Default ${DEFAULT_LIMIT}.`,
-  ),
-});
-
-const description = [
-  "Read a text file from the working directory. Lines come numbered (`   12\\tcontent`), the number being",
-  `the 1-based line number; by default the first ${DEFAULT_LIMIT} lines. For longer files pass offset`,
-  "(first line wanted) and limit (how many) to read another window; the output ends with a note saying",
-  `how to get the rest when it was cut. Lines over ${MAX_LINE_CHARS} characters are shortened with a marker.`,
-  `Files over ${formatBytes(MAX_TEXT_FILE_BYTES)} and binary files are refused (use run_shell with head,`,
-  "tail, sed -n or file for those). A folder path lists its entries instead, sorted, folders ending in `/`,",
-  "symbolic links in `@`. Paths outside the working directory are refused.",
-].join(" ");
-
 export function activate(ctx: ExtensionContext): void {
   ctx.tools.register(defineWorkspaceTool(ctx.config, {
-    name: "read_file",
+    name: NAME,
     description,
     inputSchema,
     async execute(input, ws) {

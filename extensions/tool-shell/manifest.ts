@@ -1,4 +1,5 @@
-import type { ManifestInput } from "../../src/kernel/mod.ts";
+import { type ManifestInput, toolSpec } from "../../src/kernel/mod.ts";
+import { description, inputSchema, MAX_TIMEOUT_MS, NAME } from "./tool_spec.ts";
 import { SHELL_ENV_NAMES } from "./env_names.ts";
 
 export const manifest: ManifestInput = {
@@ -21,4 +22,7 @@ export const manifest: ManifestInput = {
     env: [...SHELL_ENV_NAMES],
   },
   core: false,
+  // Declared, so the daemon offers the tool without starting the sandbox (it starts on the first call).
+  // The bridge's limit of a call is set above the longest timeoutMs a command may have.
+  tools: [{ ...toolSpec({ name: NAME, description, inputSchema }), timeoutMs: MAX_TIMEOUT_MS }],
 };

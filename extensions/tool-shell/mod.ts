@@ -9,7 +9,6 @@
 // bwrap is probed at activation. When it cannot run, run_shell fails closed: every call returns one error
 // naming the package and the reason. Only DISPATCH_UNCONFINED_SHELL=1 runs commands without it (as the
 // daemon's user, in a process group), and the start-up log says so.
-import { z } from "zod";
 import type { Deactivate, ExtensionContext } from "../../src/kernel/contracts.ts";
 import { type ConfinedView, probeBwrap } from "../../src/sandbox/bwrap.ts";
 import { workspaceRoots } from "../../src/sdk/roots.ts";
@@ -17,8 +16,10 @@ import { parseProtectedPaths } from "../../src/sdk/workspace.ts";
 import { defineWorkspaceTool } from "../../src/sdk/workspace_tool.ts";
 import { SHELL_ENV_NAMES } from "./env_names.ts";
 import { runCommand } from "./run.ts";
+import { DEFAULT_TIMEOUT_MS, description, inputSchema, NAME, OUTPUT_LIMIT } from "./tool_spec.ts";
 
 export { manifest } from "./manifest.ts";
+export { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, OUTPUT_LIMIT } from "./tool_spec.ts";
 export { runCommand } from "./run.ts";
 
 /** Config: "off" gives commands their own empty network namespace; "on" (the default) shares the host's. */
@@ -26,32 +27,8 @@ export const SHELL_NETWORK_KEY = "DISPATCH_SHELL_NETWORK";
 /** Config: "1" runs commands without bubblewrap (the operator's explicit opt-out; never a fallback). */
 export const UNCONFINED_KEY = "DISPATCH_UNCONFINED_SHELL";
 
-export const DEFAULT_TIMEOUT_MS = 120_000;
-export const MAX_TIMEOUT_MS = 600_000;
-/** Characters of combined output kept in the result: the first and the last half of this. */
-export const OUTPUT_LIMIT = 100_000;
 /** Characters streamed live before live output stops. */
 export const LIVE_LIMIT = 1_000_000;
-
-const inputSchema = z.object({
-  command: z.string().min(1).describe("The bash command line to run, e.g. `deno test -A 2>&1 | tail -n 50`."),
-  timeoutMs: z.number().int().min(1).max(MAX_TIMEOUT_MS).optional().describe(
-    `Milliseconds before the command is killed. Default ${DEFAULT_TIMEOUT_MS}, at most ${MAX_TIMEOUT_MS}.`,
-  ),
-});
-
-const description = [
-  "Run a bash command (`bash -c`) in the working directory and return its combined stdout and stderr,",
-  "followed by `exit code N`. Output is streamed live while it runs; the result keeps at most",
-  `${OUTPUT_LIMIT / 1000}K characters (start and end, with a marker where the middle was cut), so pipe`,
-  "long output through head, tail or grep. There is no stdin and no terminal: use non-interactive flags.",
-  `The command is killed after timeoutMs (default ${DEFAULT_TIMEOUT_MS / 1000} s, max ${
-    MAX_TIMEOUT_MS / 1000
-  } s)`,
-  "or when the user stops the turn. Background processes (`&`) do not outlive the command: everything it",
-  "started is killed when it ends. Each call is a fresh shell (cd and variables do not carry over).",
-  "Prefer read_file, edit_file, grep and glob for reading and changing files.",
-].join(" ");
 
 /** Registers run_shell; deactivating kills every command still running (the daemon is shutting down). */
 export async function activate(ctx: ExtensionContext): Promise<Deactivate> {
@@ -89,7 +66,7 @@ export async function activate(ctx: ExtensionContext): Promise<Deactivate> {
   });
   const running = new Set<{ stop: AbortController; done: Promise<unknown> }>();
   ctx.tools.register(defineWorkspaceTool(ctx.config, {
-    name: "run_shell",
+    name: NAME,
     description,
     inputSchema,
     async execute(input, ws, tctx) {

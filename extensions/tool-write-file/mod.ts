@@ -1,33 +1,16 @@
 // write_file: creates a file, or replaces one when asked to, atomically.
 import { dirname } from "node:path";
-import { z } from "zod";
 import type { ExtensionContext } from "../../src/kernel/contracts.ts";
 import { atomicWrite } from "../../src/sdk/fs.ts";
 import { fail } from "../../src/sdk/tool.ts";
 import { defineWorkspaceTool } from "../../src/sdk/workspace_tool.ts";
+import { description, inputSchema, NAME } from "./tool_spec.ts";
 
 export { manifest } from "./manifest.ts";
 
-const inputSchema = z.object({
-  path: z.string().min(1).describe(
-    "File to write: relative to the working directory, or absolute inside it.",
-  ),
-  content: z.string().describe("The file's complete new content."),
-  overwrite: z.boolean().optional().describe(
-    "Set to true to replace a file that already exists. Default false.",
-  ),
-});
-
-const description = [
-  "Write a whole file in the working directory. Creates the file; an existing file is only replaced when",
-  "overwrite is true (read it first, and prefer edit_file for changing part of a file). The folder must",
-  "already exist (create it with run_shell `mkdir -p` first). The write is atomic: readers see the old",
-  "file or the new one, never a half-written one. Paths outside the working directory are refused.",
-].join(" ");
-
 export function activate(ctx: ExtensionContext): void {
   ctx.tools.register(defineWorkspaceTool(ctx.config, {
-    name: "write_file",
+    name: NAME,
     description,
     inputSchema,
     async execute(input, ws) {

@@ -146,7 +146,8 @@ export class SandboxSupervisor {
       onTool: (tool) => {
         const entry = this.#tools.get(tool.name);
         if (entry?.declared) {
-          const shape = (t: typeof tool) => JSON.stringify([t.description, t.parameters, t.timeoutMs ?? null]);
+          // The declaration's timeoutMs is the one the bridge uses; what the model sees must match exactly.
+          const shape = (t: typeof tool) => JSON.stringify([t.description, t.parameters]);
           if (shape(entry.declared) !== shape(tool)) {
             throw new Error(
               `sandboxed extension ${this.ctx.manifest.id} registers tool ${tool.name} unlike its manifest ` +
