@@ -1,7 +1,7 @@
 // One turn end to end: the daemon as a subprocess, the fake provider on loopback, driven over HTTP and the CLI.
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { delay, stall, startFakeProvider, text, toolCall, usage } from "./fake_provider.ts";
-import { readNdjson, runCliProcess, startDaemon, startDaemonWithFake } from "./daemon.ts";
+import { isolation, readNdjson, runCliProcess, startDaemon, startDaemonWithFake } from "./daemon.ts";
 
 const MODEL = "opencode/fake-model";
 
@@ -266,13 +266,16 @@ Deno.test("bad requests get a 4xx JSON error and the daemon keeps serving", asyn
 Deno.test("`deno task start` with only the DISPATCH_* variables serves /health and turns", async () => {
   const fake = await startFakeProvider();
   const repo = new URL("..", import.meta.url).pathname;
+  // Run from the checkout (deno.json's task), but with its own env file, HOME and data dir: never the
+  // checkout's .env or ./.dispatch.
+  const own = await isolation();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["task", "start"],
     cwd: repo,
     clearEnv: true,
     env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: Deno.env.get("HOME") ?? "/tmp",
+      ...own.env,
+      DISPATCH_DATA_DIR: `${own.root}/data`,
       DISPATCH_API_KEY: "sk-anything",
       DISPATCH_BASE_URL: fake.baseUrl,
       DISPATCH_MODEL: "fake-model",
