@@ -44,6 +44,10 @@ import { manifest as toolEditFile } from "../extensions/tool-edit-file/manifest.
 import { manifest as toolShell } from "../extensions/tool-shell/manifest.ts";
 import { manifest as toolGrep } from "../extensions/tool-grep/manifest.ts";
 import { manifest as toolGlob } from "../extensions/tool-glob/manifest.ts";
+import { manifest as toolWebSearch } from "../extensions/tool-web-search/manifest.ts";
+import { firecrawlSettings } from "../extensions/tool-web-search/settings.ts";
+import { manifest as toolYoutubeTranscript } from "../extensions/tool-youtube-transcript/manifest.ts";
+import { transcriberSettings } from "../extensions/tool-youtube-transcript/settings.ts";
 
 /** A setting that is on when "1" or "true". */
 const on = (config: Config, name: string) => ["1", "true"].includes(config.secrets[name] ?? "");
@@ -79,6 +83,29 @@ function sandboxed(config: Config, manifest: ManifestInput, folder: string, opts
     idleMs: idleMs(config),
     ...opts,
   });
+}
+
+/**
+ * The web tools, each only when its service is configured: the service's URL (and key) granted as config at
+ * activation, its host:port as the sandbox's only `net` entry.
+ */
+function webTools(config: Config): ExtensionEntry[] {
+  const firecrawl = firecrawlSettings(config.secrets);
+  const transcriber = transcriberSettings(config.secrets);
+  return [
+    ...(firecrawl
+      ? [sandboxed(config, toolWebSearch, "tool-web-search", {
+        expand: (p) => (p === "$FIRECRAWL_HOST" ? [firecrawl.net] : []),
+        grantConfig: firecrawl.grant,
+      })]
+      : []),
+    ...(transcriber
+      ? [sandboxed(config, toolYoutubeTranscript, "tool-youtube-transcript", {
+        expand: (p) => (p === "$YOUTUBE_TRANSCRIPT_HOST" ? [transcriber.net] : []),
+        grantConfig: transcriber.grant,
+      })]
+      : []),
+  ];
 }
 
 /** What the composition root knows that no config does. */
@@ -132,5 +159,6 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
     sandboxed(config, toolShell, "tool-shell"),
     sandboxed(config, toolGrep, "tool-grep"),
     sandboxed(config, toolGlob, "tool-glob"),
+    ...webTools(config),
   ];
 }

@@ -1,6 +1,5 @@
 // web_search: Firecrawl's search, scrape, crawl and map as one tool. Runs sandboxed with `net` to Firecrawl's
 // host only; the base URL and key come from the config the host grants at activation (settings.ts).
-import { z } from "zod";
 import type { ExtensionContext } from "../../src/kernel/contracts.ts";
 import { capText, parseServiceUrl } from "../../src/sdk/service.ts";
 import { defineTool, fail } from "../../src/sdk/tool.ts";
@@ -12,43 +11,18 @@ import {
   FIRECRAWL_BASE_URL,
   FIRECRAWL_CRAWL_TIMEOUT_MS,
 } from "./settings.ts";
+import {
+  description,
+  type Input,
+  inputSchema,
+  LIMITS,
+  MAX_RESULT_CHARS,
+  NAME,
+  REQUEST_TIMEOUT_MS,
+} from "./tool_spec.ts";
 
 export { manifest } from "./manifest.ts";
-
-/** The most text one call returns; beyond it the result is cut with a marker. */
-export const MAX_RESULT_CHARS = 40_000;
-const REQUEST_TIMEOUT_MS = 90_000;
-const LIMITS = {
-  search: { default: 5, max: 20 },
-  crawl: { default: 10, max: 50 },
-  map: { default: 200, max: 1000 },
-} as const;
-
-const inputSchema = z.object({
-  operation: z.enum(["search", "scrape", "crawl", "map"]).default("search").describe(
-    "search (default): web search for query. scrape: one page's content as markdown. crawl: a site's pages " +
-      "from url. map: the links (URLs) of a site, optionally filtered by query.",
-  ),
-  query: z.string().trim().min(1).max(500).optional().describe(
-    "search: what to look for (required). map: keep only links about this. Not used by scrape and crawl.",
-  ),
-  url: z.string().trim().min(1).max(2048).optional().describe(
-    "scrape, crawl, map: the page or site (required); `example.com/x` means https. Not used by search.",
-  ),
-  limit: z.number().int().min(1).max(LIMITS.map.max).optional().describe(
-    `search: results (default ${LIMITS.search.default}, at most ${LIMITS.search.max}); crawl: pages ` +
-      `(default ${LIMITS.crawl.default}, at most ${LIMITS.crawl.max}); map: links (default ` +
-      `${LIMITS.map.default}, at most ${LIMITS.map.max}).`,
-  ),
-});
-type Input = z.output<typeof inputSchema>;
-
-const description = [
-  "Search and read the web through Firecrawl. operation search (default) returns titles, URLs and snippets for",
-  "query; scrape returns one page (url) as markdown; crawl follows a site's links from url and returns its",
-  "pages as markdown (slow: use scrape for one page); map lists a site's URLs. Only public sites can be read.",
-  `Results longer than ${MAX_RESULT_CHARS} characters are cut, with a note saying so.`,
-].join(" ");
+export { MAX_RESULT_CHARS } from "./tool_spec.ts";
 
 export function activate(ctx: ExtensionContext): void {
   const base = parseServiceUrl(FIRECRAWL_BASE_URL, ctx.config[FIRECRAWL_BASE_URL] ?? "");
@@ -63,7 +37,7 @@ export function activate(ctx: ExtensionContext): void {
   });
 
   ctx.tools.register(defineTool({
-    name: "web_search",
+    name: NAME,
     description,
     inputSchema,
     async execute(input, tctx) {

@@ -2,6 +2,7 @@
 // sandbox as config granted at activation (the key included): the extension has no env permission.
 import { BootError } from "../../src/kernel/mod.ts";
 import { netGrant, parseServiceUrl } from "../../src/sdk/service.ts";
+import { MAX_CRAWL_TIMEOUT_MS } from "./tool_spec.ts";
 
 export const DEFAULT_FIRECRAWL_BASE_URL = "https://api.firecrawl.dev";
 export const DEFAULT_CRAWL_TIMEOUT_MS = 120_000;
@@ -28,9 +29,9 @@ export function firecrawlSettings(env: Record<string, string | undefined>): Fire
   const parsed = parseServiceUrl(FIRECRAWL_BASE_URL, base || DEFAULT_FIRECRAWL_BASE_URL);
   if (!parsed.ok) throw new BootError(`tool-web-search: ${parsed.error}`);
   const timeout = env[FIRECRAWL_CRAWL_TIMEOUT_MS];
-  if (timeout !== undefined && !/^[1-9]\d{0,8}$/.test(timeout)) {
+  if (timeout !== undefined && !(/^[1-9]\d{0,8}$/.test(timeout) && Number(timeout) <= MAX_CRAWL_TIMEOUT_MS)) {
     throw new BootError(
-      `tool-web-search: ${FIRECRAWL_CRAWL_TIMEOUT_MS} must be a whole number of milliseconds`,
+      `tool-web-search: ${FIRECRAWL_CRAWL_TIMEOUT_MS} must be a whole number of milliseconds, at most ${MAX_CRAWL_TIMEOUT_MS}`,
     );
   }
   return {
@@ -42,7 +43,3 @@ export function firecrawlSettings(env: Record<string, string | undefined>): Fire
     net: netGrant(parsed.url),
   };
 }
-
-/** Whether web_search is offered with this environment (for the system prompt). */
-export const webSearchConfigured = (env: Record<string, string | undefined>): boolean =>
-  firecrawlSettings(env) !== undefined;

@@ -17,10 +17,10 @@ export function publicTarget(raw: string, firecrawlBaseUrl: string): string {
   }
   if (url.username || url.password) fail("url: may not carry a user name or password");
   const host = url.hostname.toLowerCase();
+  if (isPrivateHost(host)) fail(`url: ${host} is a local or private address; only public sites can be read`);
   if (host === new URL(firecrawlBaseUrl).hostname.toLowerCase()) {
     fail("url: may not point at Firecrawl itself");
   }
-  if (isPrivateHost(host)) fail(`url: ${host} is a local or private address; only public sites can be read`);
   return url.href;
 }
 

@@ -77,6 +77,7 @@ Deno.test("firecrawl settings: off without a key or URL; the default host, or th
       { FIRECRAWL_BASE_URL: "fc.example" },
       { FIRECRAWL_BASE_URL: "file:///x" },
       { FIRECRAWL_API_KEY: "k", FIRECRAWL_CRAWL_TIMEOUT_MS: "soon" },
+      { FIRECRAWL_API_KEY: "k", FIRECRAWL_CRAWL_TIMEOUT_MS: "600001" },
     ]
   ) {
     let message = "";

@@ -19,13 +19,11 @@ import {
 } from "../../src/sdk/service.ts";
 import { defineTool, fail } from "../../src/sdk/tool.ts";
 import { YOUTUBE_TRANSCRIPT_URL } from "./settings.ts";
+import { description, inputSchema, MAX_TRANSCRIPT_CHARS, NAME, REQUEST_TIMEOUT_MS } from "./tool_spec.ts";
 import { videoId, watchUrl } from "./video_id.ts";
 
 export { manifest } from "./manifest.ts";
 
-export const MAX_TRANSCRIPT_CHARS = 40_000;
-/** A transcriber may be transcribing the audio itself: give it time. */
-const REQUEST_TIMEOUT_MS = 180_000;
 const SERVICE = "the transcriber";
 
 const TranscriptSchema = z.object({
@@ -38,15 +36,6 @@ const TranscriptSchema = z.object({
   })),
 });
 
-const inputSchema = z.object({
-  url: z.string().trim().min(1).max(2048).describe(
-    "The video: a YouTube URL (youtube.com/watch?v=…, youtu.be/…, shorts/…, embed/…, live/…) or its 11-character id.",
-  ),
-});
-
-const description = "Fetch the transcript of a YouTube video, as timestamped lines ([m:ss] text). " +
-  `Transcripts longer than ${MAX_TRANSCRIPT_CHARS} characters are cut, with a note saying so.`;
-
 export function activate(ctx: ExtensionContext): void {
   const service = parseServiceUrl(YOUTUBE_TRANSCRIPT_URL, ctx.config[YOUTUBE_TRANSCRIPT_URL] ?? "");
   if (!service.ok) {
@@ -56,7 +45,7 @@ export function activate(ctx: ExtensionContext): void {
   }
 
   ctx.tools.register(defineTool({
-    name: "youtube_transcript",
+    name: NAME,
     description,
     inputSchema,
     async execute(input, tctx) {

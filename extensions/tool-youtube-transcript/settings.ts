@@ -20,7 +20,3 @@ export function transcriberSettings(
   if (!parsed.ok) throw new BootError(`tool-youtube-transcript: ${parsed.error}`);
   return { grant: { [YOUTUBE_TRANSCRIPT_URL]: parsed.url }, net: netGrant(parsed.url) };
 }
-
-/** Whether youtube_transcript is offered with this environment (for the system prompt). */
-export const youtubeTranscriptConfigured = (env: Record<string, string | undefined>): boolean =>
-  transcriberSettings(env) !== undefined;
