@@ -158,8 +158,8 @@ function fakeFirecrawl(elsewhere: () => string) {
       const crawl = crawls.get(crawlPath[1])!;
       crawl.polls++;
       const status = { total: 2, creditsUsed: crawl.polls, expiresAt: "2026-12-02T00:00:00Z" };
-      // A crawl of .../never never finishes; any other completes on its third poll.
-      if (crawl.url.endsWith("/never") || crawl.polls < 3) {
+      // A crawl of .../never never finishes; any other completes on its second poll.
+      if (crawl.url.endsWith("/never") || crawl.polls < 2) {
         return json(200, {
           status: "scraping",
           completed: crawl.url.endsWith("/never") ? 0 : 1,
@@ -258,6 +258,16 @@ function entry(s: Setup): ExtensionEntry {
   });
 }
 
+function toolContext(signal = new AbortController().signal, output: string[] = []): ToolContext {
+  return {
+    signal,
+    conversationId: "c",
+    turnId: "t",
+    toolCallId: "x",
+    emitOutput: (data) => output.push(data),
+  };
+}
+
 async function boot(setups: Setup[]) {
   const host = new ExtensionHost({ sink: { write() {} }, config: {} });
   await host.boot(setups.map(entry));
@@ -270,13 +280,7 @@ async function boot(setups: Setup[]) {
   ): Promise<ToolResult> => {
     const tool = tools.get(name);
     assert(tool, `${name} is registered`);
-    const ctx: ToolContext = {
-      signal: opts.signal ?? new AbortController().signal,
-      conversationId: "c",
-      turnId: "t",
-      toolCallId: "x",
-      emitOutput: (data) => opts.output?.push(data),
-    };
+    const ctx = toolContext(opts.signal, opts.output);
     const parsed = tool.parse(input); // a sandbox's tool parses in its worker
     if (!parsed.ok) return { content: `invalid arguments for ${name}: ${parsed.error}`, isError: true };
     return await tool.execute(parsed.value, ctx);
@@ -482,9 +486,9 @@ Deno.test("web tools, sandboxed, against fake Firecrawl and transcriber servers"
           scrapeOptions: { formats: ["markdown"], onlyMainContent: true },
         });
         const [[id, crawl]] = [...fc.crawls].filter(([, c]) => c.url === "https://example.com/site");
-        assertEquals(crawl.polls, 3);
+        assertEquals(crawl.polls, 2);
         assertEquals(crawl.cancelled, false);
-        assertEquals(output, Array(2).fill("crawling https://example.com/site: 1 of 2 pages\n"));
+        assertEquals(output, ["crawling https://example.com/site: 1 of 2 pages\n"]);
         assert(fc.service.requests.every((r) => r.auth === `Bearer ${KEY}` || r.path === "/v1/search"), id);
       },
     );
@@ -637,13 +641,7 @@ Deno.test("the composition root registers each web tool only when its service is
     }));
     for (const s of host.list()) assertEquals(s.status, "active", `${s.id}: ${s.error}`);
     const tools = new Map(host.tools.list().map((t) => [t.spec.name, t]));
-    const ctx: ToolContext = {
-      signal: new AbortController().signal,
-      conversationId: "c",
-      turnId: "t",
-      toolCallId: "x",
-      emitOutput() {},
-    };
+    const ctx = toolContext();
     const found = await tools.get("web_search")!.execute({ query: "wired", limit: 1 }, ctx);
     assertEquals(found.content, "1. Result 1 for wired\n   https://example.com/1\n   About wired, part 1");
     const transcript = await tools.get("youtube_transcript")!.execute({ url: VIDEO }, ctx);
@@ -664,13 +662,7 @@ Deno.test("a web tool without its grant fails its first call, saying why", async
   ]);
   try {
     const [tool] = host.tools.list();
-    const ctx: ToolContext = {
-      signal: new AbortController().signal,
-      conversationId: "c",
-      turnId: "t",
-      toolCallId: "x",
-      emitOutput() {},
-    };
+    const ctx = toolContext();
     await assertRejects(
       () => tool.execute({ query: "x" }, ctx),
       /was not granted a usable FIRECRAWL_BASE_URL/,
