@@ -19,6 +19,7 @@ import {
 } from "../src/kernel/mod.ts";
 import { boot, callTool, manifest, stateOf, waitFor } from "./fixtures/sandbox/harness.ts";
 import { startDaemon } from "./daemon.ts";
+import { encodeFrame, FrameError, readFrames } from "../src/sandbox/frames.ts";
 import {
   PermissionError,
   sandboxedEntry,
@@ -158,6 +159,47 @@ Deno.test("workerPermissions refuses env grants that could reach a secret", () =
     () => workerPermissions({ env: ["$VARS"] }, { folder: "/ext", expand: secretPlaceholder }),
     /looks like a secret/,
   );
+});
+
+Deno.test("read, run and net as true need the operator's explicit grant", async () => {
+  for (const kind of ["read", "run", "net"] as const) {
+    const error = assertThrows(() => workerPermissions({ [kind]: true }, { folder: "/ext" }));
+    assert(error instanceof PermissionError);
+    assertStringIncludes(error.message, `permissions.${kind}: true needs the operator's explicit grant`);
+    assertStringIncludes(error.message, `allowBroad: ["${kind}"]`);
+    assertEquals(workerPermissions({ [kind]: true }, { folder: "/ext", allowBroad: [kind] })[kind], true);
+  }
+  const entry = sandboxed("helper", { net: true });
+  const { host } = await boot([entry]);
+  try {
+    assertMatch(
+      stateOf(host, "helper")?.error ?? "",
+      /permissions\.net: true needs the operator's explicit grant/,
+    );
+    assertEquals(entry.starts(), 0, "nothing was spawned");
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("frames: split across chunks, several per chunk; an oversized or non-JSON frame ends the stream", async () => {
+  const frames = [encodeFrame({ t: "a" }), encodeFrame({ t: "b", text: "é".repeat(3000) }), encodeFrame([1])];
+  const bytes = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+  frames.reduce((at, f) => (bytes.set(f, at), at + f.length), 0);
+  const chunks = [bytes.subarray(0, 3), bytes.subarray(3, 5000), bytes.subarray(5000)];
+  const got: unknown[] = [];
+  await readFrames(ReadableStream.from(chunks), (m) => got.push(...m));
+  assertEquals(got, [{ t: "a" }, { t: "b", text: "é".repeat(3000) }, [1]]);
+  const big = new Uint8Array([0, 0, 1, 0]); // announces 256 bytes
+  const over = await assertRejects(
+    () => readFrames(ReadableStream.from([big]), () => {}, 100),
+    /over the 100-byte/,
+  );
+  assert(over instanceof FrameError);
+  const junk = new Uint8Array([0, 0, 0, 2, 0x7b, 0x7b]);
+  await assertRejects(() => readFrames(ReadableStream.from([junk]), () => {}), /not valid UTF-8 JSON/);
+  assertThrows(() => encodeFrame({ n: 1n }), /BigInt/);
+  assertThrows(() => encodeFrame("x".repeat(200), 100), /over the 100-byte limit/);
 });
 
 Deno.test("a manifest asking for a secret env var fails before its worker is spawned", async () => {
@@ -461,6 +503,19 @@ Deno.test("services: allow-listed host services are async proxies, others unreac
     assertMatch(proto.error, /has no method constructor/);
     assertEquals(await host.services.require(GreeterKey).greet("Ada"), "hi, Ada");
     assertEquals((await callTool(host, "config", {})).content, "DISPATCH_GREETING", "secrets are not sent");
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("grantConfig values reach the extension's config next to the filtered host config", async () => {
+  const granted = features({ grantConfig: { FIRECRAWL_API_KEY: "fc-granted" } });
+  const { host } = await boot([hostServices(), granted, sandboxed("helper")], {
+    DISPATCH_GREETING: "hi",
+    DISPATCH_API_KEY: "sk-x",
+  });
+  try {
+    assertEquals((await callTool(host, "config", {})).content, "DISPATCH_GREETING,FIRECRAWL_API_KEY");
   } finally {
     await host.shutdown();
   }

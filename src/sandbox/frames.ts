@@ -30,8 +30,8 @@ export function encodeFrame(msg: unknown, max = MAX_FRAME_BYTES): Uint8Array {
 }
 
 /**
- * Reads frames from a byte stream. `onFrame` gets each parsed message; it runs once per chunk read, so a burst
- * of small frames is handled between the event loop's other work. Ends when the stream does; throws FrameError
+ * Reads frames from a byte stream. `onFrames` gets the messages complete after each chunk read, so a burst of
+ * small frames is handled in slices between the event loop's other work. Ends when the stream does; throws FrameError
  * on an oversized frame or bytes that are not JSON.
  */
 export async function readFrames(
@@ -84,11 +84,15 @@ function join(chunks: Uint8Array[], size: number): Uint8Array {
   return out;
 }
 
+/** Bytes a writer holds for a reader that does not keep up; past this the reader is given up on. */
+export const MAX_QUEUED_BYTES = 4 * MAX_FRAME_BYTES;
+
 /** Serialises writes to a byte sink, in order, without awaiting each caller. */
 export class FrameWriter {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
   #chain: Promise<void> = Promise.resolve();
   #closed = false;
+  #queued = 0;
 
   constructor(stream: WritableStream<Uint8Array>, private readonly onError: (error: unknown) => void) {
     this.#writer = stream.getWriter();
@@ -96,7 +100,17 @@ export class FrameWriter {
 
   write(frame: Uint8Array): void {
     if (this.#closed) return;
-    this.#chain = this.#chain.then(() => this.#writer.write(frame)).catch((error) => {
+    this.#queued += frame.length;
+    if (this.#queued > MAX_QUEUED_BYTES) {
+      // A host process that stops reading its input would otherwise make the daemon hold every message.
+      this.#closed = true;
+      return this.onError(
+        new FrameError(`over ${MAX_QUEUED_BYTES} bytes wait for a reader that does not read`),
+      );
+    }
+    this.#chain = this.#chain.then(() => this.#writer.write(frame)).then(() => {
+      this.#queued -= frame.length;
+    }).catch((error) => {
       if (!this.#closed) this.onError(error);
       this.#closed = true;
     });

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { BUILD_KIND, mainModuleUrl, selfCommand } from "../build_layout.ts";
 import { BWRAP, bwrapArgs, type ConfinedView } from "./bwrap.ts";
 import { encodeFrame, FrameWriter, readFrames } from "./frames.ts";
-import type { BootMessage, HostMessage } from "./protocol.ts";
+import { type BootMessage, describeError, type HostMessage } from "./protocol.ts";
 import { hostFlags } from "./permissions.ts";
 
 export interface HostLimits {
@@ -60,13 +60,14 @@ export class HostLink {
 
   private constructor(child: Deno.ChildProcess, events: HostEvents) {
     this.#child = child;
-    let streamError = "";
-    this.#writer = new FrameWriter(child.stdin, () => this.kill("its input closed"));
+    this.#writer = new FrameWriter(
+      child.stdin,
+      (error) => this.kill(`stopped taking messages (${describeError(error)})`),
+    );
     const reading = readFrames(child.stdout, (messages) => {
       if (!this.#exited) events.onMessages(messages);
     }).catch((error) => {
-      streamError = (error as Error).message;
-      this.kill(`sent a malformed message stream (${streamError})`);
+      this.kill(`sent a malformed message stream (${describeError(error)})`);
     });
     const stderr = this.#readStderr(events.onStderr);
     this.done = (async () => {
