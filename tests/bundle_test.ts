@@ -37,6 +37,21 @@ function hidingSource(program: string): string[] {
   ];
 }
 
+/**
+ * dispatch.service's confinement, emulated without systemd (which is not PID 1 on every test machine): a mount
+ * namespace where / is read-only except `writable` (ProtectSystem=strict + ReadWritePaths), /home and /root
+ * empty (ProtectHome), and the program runs as an unprivileged user with no_new_privs and no capabilities in
+ * any set (User=, NoNewPrivileges=, CapabilityBoundingSet=).
+ */
+function underUnitHardening(program: string, uid: number, writable: string[]): string[] {
+  const binds = writable.map((p) => `mount --bind '${p}' '${p}'`).join(" && ");
+  const script = `${binds} && mount -o remount,bind,ro / && ` +
+    `for d in /home /root; do [ -d "$d" ] && mount -t tmpfs -o ro,mode=0755 none "$d"; done; ` +
+    `exec setpriv --reuid=${uid} --regid=${uid} --clear-groups --no-new-privs --bounding-set=-all ` +
+    `--inh-caps=-all "$0" "$@"`;
+  return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, program];
+}
+
 Deno.test("the bundle, installed, serves a turn and its CLI from outside the source tree, sandbox as strict", async (t) => {
   const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "dispatch-bundle-" }));
   const fake = await startFakeProvider();
@@ -159,6 +174,58 @@ Deno.test("the bundle, installed, serves a turn and its CLI from outside the sou
       }
       assert(!byId.get("s1")!.content.includes("bundle-secret-value"), byId.get("s1")!.content);
       assert(!(await Deno.stat(`${tmp}/escaped.txt`).then(() => true, () => false)), "write_file escaped");
+    });
+
+    await t.step("under the unit's hardening (emulated), bubblewrap still confines the tools", async (s) => {
+      if (Deno.uid() !== 0) {
+        console.log("skipped: emulating User= and a read-only / needs root");
+        return;
+      }
+      const uid = 65534;
+      const hardened = `${tmp}/hardened`;
+      const [data, home, ws, cwd] = ["data", "home", "workspace", "cwd"].map((d) => `${hardened}/${d}`);
+      for (const dir of [data, home, ws, cwd]) {
+        await Deno.mkdir(dir, { recursive: true });
+        await Deno.chown(dir, uid, uid);
+      }
+      await Deno.chmod(tmp, 0o755); // the staged program must be readable by the daemon's user
+      await Deno.chmod(hardened, 0o755);
+      const envFile = `${hardened}/env`;
+      await Deno.writeTextFile(envFile, "");
+      await Deno.chown(envFile, uid, uid);
+      await Deno.writeTextFile(`${ws}/notes.txt`, "hardened workspace\n");
+      await Deno.chown(`${ws}/notes.txt`, uid, uid);
+      const daemon = await startDaemon({
+        program: underUnitHardening(dispatch, uid, [data, home, ws, cwd]),
+        env: { ...env, DISPATCH_WORKSPACE_ROOTS: ws, DISPATCH_ENV_FILE: envFile, HOME: home },
+        dataDir: data,
+        cwd,
+      });
+      daemons.push(daemon);
+      fake.script(
+        [
+          toolCall("read_file", { path: "notes.txt" }, { id: "r1" }),
+          toolCall("write_file", { path: "new.txt", content: "written" }, { id: "w1" }),
+          toolCall("run_shell", { command: "cat new.txt; touch /usr/escape 2>&1; echo done" }, { id: "s1" }),
+          toolCall("read_file", { path: "/etc/passwd" }, { id: "r2" }),
+        ],
+        [text("done")],
+      );
+      const res = await daemon.fetch("/chat", {
+        method: "POST",
+        body: JSON.stringify({ message: "tools", cwd: ws }),
+      });
+      const events = await readNdjson(res);
+      const result = (id: string) => events.find((e) => e.type === "tool-result" && e.toolCallId === id)!;
+      await s.step("tools run", () => {
+        assertEquals(result("r1")?.isError, false, JSON.stringify(result("r1")));
+        assertMatch(String(result("r1").content), /hardened workspace/);
+        assertEquals(result("w1")?.isError, false, JSON.stringify(result("w1")));
+        assertMatch(String(result("s1").content), /written[\s\S]*Read-only file system[\s\S]*done/);
+        assertEquals(result("r2")?.isError, true);
+      });
+      assertEquals(await Deno.readTextFile(`${ws}/new.txt`), "written");
+      assert(!/extension not loaded/.test(daemon.logs()), daemon.logs());
     });
   } finally {
     for (const d of daemons) await d.stop();
