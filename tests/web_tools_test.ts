@@ -23,7 +23,7 @@ import { loadConfig } from "../src/config.ts";
 import { extensionEntries } from "../src/extensions.ts";
 import { manifest as webSearch } from "../extensions/tool-web-search/manifest.ts";
 import { manifest as youtubeTranscript } from "../extensions/tool-youtube-transcript/manifest.ts";
-import { MAX_RESULT_CHARS } from "../extensions/tool-web-search/mod.ts";
+import { MAX_RESULT_CHARS } from "../extensions/tool-web-search/tool_spec.ts";
 
 interface Recorded {
   method: string;
@@ -158,7 +158,18 @@ function fakeFirecrawl(elsewhere: () => string) {
       const crawl = crawls.get(crawlPath[1])!;
       crawl.polls++;
       const status = { total: 2, creditsUsed: crawl.polls, expiresAt: "2026-12-02T00:00:00Z" };
-      // A crawl of .../never never finishes; any other completes on its second poll.
+      const page = (n: number) => ({
+        markdown: `Page ${n} text.`,
+        metadata: { title: `Page ${n}`, sourceURL: `${crawl.url}/p${n}`, statusCode: 200 },
+      });
+      // A crawl of .../never never finishes, .../partial never gets past its first page, .../fails fails;
+      // any other completes on its second poll.
+      if (crawl.url.endsWith("/fails")) {
+        return json(200, { status: "failed", completed: 0, ...status, data: [] });
+      }
+      if (crawl.url.endsWith("/partial")) {
+        return json(200, { status: "scraping", completed: 1, ...status, data: [page(1)] });
+      }
       if (crawl.url.endsWith("/never") || crawl.polls < 2) {
         return json(200, {
           status: "scraping",
@@ -167,10 +178,6 @@ function fakeFirecrawl(elsewhere: () => string) {
           data: [],
         });
       }
-      const page = (n: number) => ({
-        markdown: `Page ${n} text.`,
-        metadata: { title: `Page ${n}`, sourceURL: `${crawl.url}/p${n}`, statusCode: 200 },
-      });
       // `next` pointing at another host must not be followed.
       return json(200, {
         status: "completed",
@@ -499,6 +506,26 @@ Deno.test("web tools, sandboxed, against fake Firecrawl and transcriber servers"
       const [id] = [...fc.crawls].find(([, c]) => c.url === "https://example.com/never")!;
       await fc.service.seen((r) => r.method === "DELETE" && r.path === `/v1/crawl/${id}`);
       assert(fc.crawls.get(id)!.polls >= 2, "polled more than once before giving up");
+    });
+
+    await t.step("crawl stopped at the time limit with some pages: those pages, saying so", async () => {
+      const result = await call("web_search", { operation: "crawl", url: "https://example.com/partial" });
+      assertEquals(result, {
+        isError: false,
+        content:
+          "crawled https://example.com/partial: 1 of 2 pages (the crawl did not finish within 1 s and " +
+          "was cancelled; showing the pages scraped so far)\n\n--- page 1 ---\n# Page 1\n" +
+          "source: https://example.com/partial/p1\n\nPage 1 text.",
+      });
+      const [id] = [...fc.crawls].find(([, c]) => c.url === "https://example.com/partial")!;
+      assert(fc.crawls.get(id)!.cancelled, "the crawl was cancelled");
+    });
+
+    await t.step("crawl that fails at Firecrawl: an error saying so", async () => {
+      assertFailed(
+        await call("web_search", { operation: "crawl", url: "https://example.com/fails" }),
+        /^Firecrawl reports the crawl of https:\/\/example\.com\/fails failed \(0 of 2 pages\)$/,
+      );
     });
 
     await t.step("crawl aborted while polling: the call ends at once, the crawl is cancelled", async () => {

@@ -16,24 +16,28 @@ import {
   type Input,
   inputSchema,
   LIMITS,
+  MAX_CRAWL_TIMEOUT_MS,
   MAX_RESULT_CHARS,
   NAME,
   REQUEST_TIMEOUT_MS,
 } from "./tool_spec.ts";
 
 export { manifest } from "./manifest.ts";
-export { MAX_RESULT_CHARS } from "./tool_spec.ts";
 
 export function activate(ctx: ExtensionContext): void {
   const base = parseServiceUrl(FIRECRAWL_BASE_URL, ctx.config[FIRECRAWL_BASE_URL] ?? "");
   if (!base.ok) {
     throw new Error(`tool-web-search was not granted a usable ${FIRECRAWL_BASE_URL}: ${base.error}`);
   }
+  const crawlTimeoutMs = Number(ctx.config[FIRECRAWL_CRAWL_TIMEOUT_MS] ?? DEFAULT_CRAWL_TIMEOUT_MS);
+  if (!Number.isInteger(crawlTimeoutMs) || crawlTimeoutMs <= 0 || crawlTimeoutMs > MAX_CRAWL_TIMEOUT_MS) {
+    throw new Error(`tool-web-search was granted an unusable ${FIRECRAWL_CRAWL_TIMEOUT_MS}`);
+  }
   const firecrawl = new Firecrawl({
     baseUrl: base.url,
     apiKey: ctx.config[FIRECRAWL_API_KEY] || undefined,
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
-    crawlTimeoutMs: Number(ctx.config[FIRECRAWL_CRAWL_TIMEOUT_MS] ?? DEFAULT_CRAWL_TIMEOUT_MS),
+    crawlTimeoutMs,
   });
 
   ctx.tools.register(defineTool({
@@ -49,8 +53,8 @@ export function activate(ctx: ExtensionContext): void {
           return capped(formatSearch(input.query, results));
         }
         case "scrape": {
-          const page = await firecrawl.scrape(target(input, "scrape", base.url), signal);
-          return capped(formatPage(page, input.url!));
+          const url = target(input, "scrape", base.url);
+          return capped(formatPage(await firecrawl.scrape(url, signal), url));
         }
         case "crawl": {
           const url = target(input, "crawl", base.url);
