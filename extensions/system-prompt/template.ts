@@ -28,13 +28,13 @@ export function parseTemplate(template: string, known?: (key: string) => boolean
     const top = open.at(-1);
     return top ? (top.inElse ? top.node.else : top.node.then) : root;
   };
-  const lineAt = (index: number) => template.slice(0, index).split("\n").length;
+  const lines = new Lines(template);
   let at = 0;
   for (const m of template.matchAll(TAG)) {
     const [whole, ifWord, bang, ifKey, elseWord, endifWord, varKey] = m;
     let start = m.index, end = start + whole.length;
-    const line = lineAt(start);
-    if (!varKey) [start, end] = standalone(template, start, end);
+    const line = lines.of(start);
+    if (!varKey) [start, end] = lines.standalone(line, start, end);
     if (start > at) target().push({ kind: "text", text: template.slice(at, start) });
     at = end;
     if (varKey) {
@@ -86,13 +86,38 @@ function unknownPlaceholder(key: string, line: number): TemplateError {
   );
 }
 
-/** Widens a tag's span to its whole line (newline included) when nothing else is on that line. */
-function standalone(text: string, start: number, end: number): [number, number] {
-  const lineStart = text.lastIndexOf("\n", start - 1) + 1;
-  const newline = text.indexOf("\n", end);
-  const lineEnd = newline === -1 ? text.length : newline + 1;
-  const before = text.slice(lineStart, start), after = text.slice(end, lineEnd);
-  return before.trim() === "" && after.trim() === "" ? [lineStart, lineEnd] : [start, end];
+/** Line numbers and line extents of a text, found in linear time (templates are long, tags many). */
+class Lines {
+  readonly #starts = [0];
+  readonly #text: string;
+
+  constructor(text: string) {
+    this.#text = text;
+    for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) this.#starts.push(i + 1);
+  }
+
+  /** The 1-based line holding `index`. */
+  of(index: number): number {
+    let lo = 0, hi = this.#starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.#starts[mid] <= index) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo + 1;
+  }
+
+  /** Widens a tag's span to its whole line (newline included) when nothing else is on that line. */
+  standalone(line: number, start: number, end: number): [number, number] {
+    const lineStart = this.#starts[line - 1];
+    const lineEnd = this.#starts[line] ?? this.#text.length;
+    const blank = (from: number, to: number) => {
+      // Stops at the first visible character: a long line of tags is not rescanned for each of them.
+      for (let i = from; i < to; i++) if (!/\s/.test(this.#text[i])) return false;
+      return true;
+    };
+    return blank(lineStart, start) && blank(end, lineEnd) ? [lineStart, lineEnd] : [start, end];
+  }
 }
 
 /** Every variable a template uses, in first-use order: only these need resolving. */

@@ -84,3 +84,11 @@ Deno.test("the default template parses and renders without time-of-day values", 
   assertEquals(out.includes("# Skills"), false);
   assertEquals(/\n\n\n/.test(out), false);
 });
+
+Deno.test("a template at the size limit, all tags, parses; errors still name the right line", () => {
+  const manyLines = "[a:b]\n".repeat(16_000);
+  assertEquals(parseTemplate(manyLines).length, 32_000);
+  assertThrows(() => parseTemplate(manyLines + "[endif]"), /\[endif\] on line 16001/);
+  const oneLine = "[if a:b]x[endif]".repeat(6_000);
+  assertEquals(render(oneLine, { "a:b": "1" }), "x".repeat(6_000));
+});
