@@ -124,6 +124,7 @@ function fakeFirecrawl(elsewhere: () => string) {
             "An unexpected error occurred. Please contact help@firecrawl.com for help. Your exception ID is 4f2a",
         });
       }
+      if (query === "moved") return new Response(null, { status: 302, headers: { location: elsewhere() } });
       if (query === "gateway") return new Response("<html><h1>502 Bad Gateway</h1></html>", { status: 502 });
       if (query === "long") {
         const data = [{
@@ -367,6 +368,10 @@ Deno.test("web tools, sandboxed, against fake Firecrawl and transcriber servers"
       assertFailed(
         await call("web_search", { query: "boom" }),
         /^Firecrawl failed \(500\): An unexpected error occurred/,
+      );
+      assertFailed(
+        await call("web_search", { query: "moved" }),
+        /^Firecrawl answered with a redirect \(302\), which is not followed$/,
       );
       assertFailed(
         await call("web_search", { query: "gateway" }),
