@@ -14,9 +14,11 @@ if (denort && !(await Deno.stat(denort).then((s) => s.isFile, () => false))) {
   fail(`DENORT_BIN=${denort} is not a file; point it at the denort ${Deno.version.deno} binary`);
 }
 
+// Each sandboxed extension's module (into the module graph) and its folder (as files: the sandbox checks the
+// folder before it loads the module).
 const includes = [
   "src/sandbox/worker_bootstrap.ts",
-  ...(await sandboxedFolders()).map((f) => `extensions/${f}/`),
+  ...(await sandboxedFolders()).flatMap((f) => [`extensions/${f}/mod.ts`, `extensions/${f}/`]),
 ];
 await Deno.mkdir(dirname(output), { recursive: true });
 const { ok, stderr } = await deno([
@@ -40,5 +42,13 @@ if (!ok) {
     );
   }
   fail(`deno compile failed: ${stderr.trim().split("\n").find((l) => l.trim()) ?? "no message"}`);
+}
+// A runtime image that is not denort (e.g. DENORT_BIN pointing at deno itself) builds a file that ignores the
+// program: catch that here rather than in an installed service.
+const smoke = await new Deno.Command(output, { args: ["--version"], stdin: "null", stderr: "null" }).output()
+  .catch(() => undefined);
+if (!smoke?.success || !new TextDecoder().decode(smoke.stdout).startsWith("dispatch ")) {
+  await Deno.remove(output).catch(() => {});
+  fail(`${output} does not run Dispatch; is DENORT_BIN the denort binary of Deno ${Deno.version.deno}?`);
 }
 console.log(`dispatch build: executable at ${output}`);
