@@ -15,7 +15,21 @@ const STATEMENT_CACHE_SIZE = 512;
  */
 export function openSqlite(path: string): SqliteDatabase {
   ensurePrivateFile(path);
-  const db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
+  // SQLite silently reuses a short file that is not a database (a few bytes of anything) as a new one.
+  if (!hasSqliteHeader(path)) throw notADatabase(path, "it does not start with the SQLite header");
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
+  } catch (error) {
+    throw new Error(`cannot open database file ${path}: ${errorText(error)}`);
+  }
+  try {
+    // The first read of the file: a corrupt or foreign one fails here, named, rather than later, anonymously.
+    db.prepare("PRAGMA schema_version").get();
+  } catch (error) {
+    db.close();
+    throw notADatabase(path, errorText(error));
+  }
   try {
     db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     const mode = db.prepare("PRAGMA journal_mode = WAL").get()?.journal_mode;
@@ -40,9 +54,37 @@ function ensurePrivateFile(path: string): void {
       if (mode !== null && (mode & 0o077) !== 0) Deno.chmodSync(path, 0o600);
     }
   } catch (error) {
-    throw new Error(`cannot open database file ${path}: ${error instanceof Error ? error.message : error}`);
+    throw new Error(`cannot open database file ${path}: ${errorText(error)}`);
   }
 }
+
+const HEADER = new TextEncoder().encode("SQLite format 3\0");
+
+/** True for an empty file (a new database; SQLite writes the header with the first page) or a SQLite one. */
+function hasSqliteHeader(path: string): boolean {
+  const file = Deno.openSync(path, { read: true });
+  try {
+    const head = new Uint8Array(HEADER.length);
+    let got = 0;
+    while (got < head.length) {
+      const n = file.readSync(head.subarray(got));
+      if (n === null) break;
+      got += n;
+    }
+    return got === 0 || (got === head.length && head.every((b, i) => b === HEADER[i]));
+  } finally {
+    file.close();
+  }
+}
+
+function notADatabase(path: string, why: string): Error {
+  return new Error(
+    `database file ${path} is not a usable SQLite database (${why}): it is corrupt or was overwritten; ` +
+      `move it aside (the daemon then starts with an empty one) or restore it from a backup`,
+  );
+}
+
+const errorText = (error: unknown) => error instanceof Error ? error.message : String(error);
 
 class CachedStatement implements SqlStatement {
   constructor(private readonly stmt: StatementSync) {}

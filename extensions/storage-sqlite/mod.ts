@@ -1,9 +1,12 @@
 // storage-sqlite: the Storage service on node:sqlite. Each owner opens a named database, one file per name
-// under the data directory (created 0700; files 0600). Deactivation closes every database it opened.
+// under the data directory (created 0700; files 0600). The extension holds the data directory's lock (one
+// daemon per data directory, lock.ts) from activation until deactivation closes every database it opened.
 import { type ExtensionModule, type SqlDatabase, type Storage, StorageKey } from "../../src/kernel/mod.ts";
 import { openSqlite, type SqliteDatabase } from "./database.ts";
+import { lockDataDir } from "./lock.ts";
 
 export { BUSY_TIMEOUT_MS, openSqlite, SqliteDatabase } from "./database.ts";
+export { DataDirLockedError, LOCK_FILE, lockDataDir } from "./lock.ts";
 export { manifest } from "./manifest.ts";
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
@@ -61,10 +64,19 @@ export class SqliteStorage implements Storage {
 export function createStorageSqlite(dataDir: string): ExtensionModule {
   return {
     activate(ctx) {
+      Deno.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      // Before anything reads the databases: a second daemon must not touch the first one's turns.
+      const unlock = lockDataDir(dataDir);
       const storage = new SqliteStorage(dataDir);
       ctx.services.provide(StorageKey, { openDatabase: (name) => storage.openDatabase(name) });
       ctx.log.debug("sqlite storage ready", { dataDir });
-      return () => storage.closeAll();
+      return () => {
+        try {
+          storage.closeAll();
+        } finally {
+          unlock();
+        }
+      };
     },
   };
 }

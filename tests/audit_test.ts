@@ -1,0 +1,81 @@
+// The smaller holes of the confinement audit (issue 9), each tried as the audit tried it: a second daemon on
+// the same data, a corrupt database, a sandbox taking over core surfaces, secret-looking env grants, the two
+// doors' auth, the default web origins, a working directory inside the daemon's own data.
+import { join } from "node:path";
+import { assertEquals, assertStringIncludes } from "./assert.ts";
+import { stall, text } from "./fake_provider.ts";
+import { readNdjson, runCliProcess, startDaemon, startDaemonWithFake } from "./daemon.ts";
+
+const KEY = "sk-audit-test-key-1234";
+
+/** `dispatch serve` run to its end: for daemons that must refuse to start. */
+function serveOnce(dataDir: string, env: Record<string, string> = {}) {
+  return runCliProcess(["serve"], {
+    BACKEND_PORT: "0",
+    DISPATCH_DATA_DIR: dataDir,
+    DISPATCH_WORKSPACE_ROOTS: "/tmp",
+    HOME: "/tmp",
+    ...env,
+  }, dataDir);
+}
+
+Deno.test("a second daemon on the same data directory refuses to start, naming the first; a dead one's lock is taken over", async () => {
+  const { fake, daemon, env } = await startDaemonWithFake(KEY);
+  try {
+    fake.script([text("streaming..."), stall()]);
+    const seen = fake.requests.length;
+    const running = daemon.fetch("/chat", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ message: "a long turn" }),
+    });
+    await fake.waitForRequests(seen + 1, 10_000);
+    const res = await running;
+    const id = res.headers.get("x-conversation-id")!;
+
+    const second = await serveOnce(daemon.dataDir, env);
+    assertEquals(second.code, 1, second.stderr);
+    assertStringIncludes(second.stderr, `in use by another dispatch daemon (pid ${daemon.child.pid})`);
+    assertStringIncludes(second.stderr, daemon.dataDir);
+
+    // The first daemon's turn was not touched: still running, then stopped as usual.
+    const status = await (await daemon.fetch(`/conversations/${id}/status`)).json();
+    assertEquals(status.isActive, true, JSON.stringify(status));
+    await (await daemon.fetch(`/conversations/${id}/stop`, { method: "POST" })).body?.cancel();
+    assertEquals((await readNdjson(res)).find((e) => e.type === "done")?.reason, "aborted");
+  } finally {
+    await daemon.kill();
+  }
+  try {
+    // Killed: its lock file stays behind, naming a dead pid; the next daemon takes it over.
+    const next = await startDaemon({ dataDir: daemon.dataDir, env });
+    try {
+      assertEquals((await next.fetch("/health")).status, 200);
+      assertEquals(
+        (await Deno.readTextFile(join(daemon.dataDir, "daemon.lock"))).trim(),
+        String(next.child.pid),
+      );
+    } finally {
+      await next.stop();
+    }
+  } finally {
+    await fake.close();
+    await Deno.remove(daemon.dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a corrupt or garbage database file stops start-up with an error naming the file", async () => {
+  for (const content of ["garbage ".repeat(200), "x", "\0".repeat(4096)]) {
+    const dataDir = await Deno.makeTempDir({ prefix: "dispatch-corrupt-" });
+    try {
+      const file = join(dataDir, "conversations.sqlite");
+      await Deno.writeTextFile(file, content);
+      const out = await serveOnce(dataDir);
+      assertEquals(out.code, 1, out.stderr);
+      assertStringIncludes(out.stderr, `database file ${file} is not a usable SQLite database`);
+      assertEquals(await Deno.readTextFile(file), content, "the file is left as it was");
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  }
+});
