@@ -2,9 +2,13 @@
 // the same data, a corrupt database, a sandbox taking over core surfaces, secret-looking env grants, the two
 // doors' auth, the default web origins, a working directory inside the daemon's own data.
 import { join } from "node:path";
-import { assertEquals, assertStringIncludes } from "./assert.ts";
+import { assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
 import { stall, text } from "./fake_provider.ts";
 import { readNdjson, runCliProcess, startDaemon, startDaemonWithFake } from "./daemon.ts";
+import { type ExtensionEntry, ExtensionHost } from "../src/kernel/mod.ts";
+import { sandboxedEntry } from "../src/sandbox/mod.ts";
+import * as surfaceRegistry from "../extensions/surface-registry/mod.ts";
+import { SurfaceRegistryKey } from "../extensions/surface-registry/api.ts";
 
 const KEY = "sk-audit-test-key-1234";
 
@@ -77,5 +81,78 @@ Deno.test("a corrupt or garbage database file stops start-up with an error namin
     } finally {
       await Deno.remove(dataDir, { recursive: true });
     }
+  }
+});
+
+Deno.test("a sandbox with the surface registry cannot withdraw, spoof, read or invoke another extension's surfaces", async () => {
+  const invoked: string[] = [];
+  const victim: ExtensionEntry = {
+    manifest: {
+      id: "victim",
+      version: "0.0.1",
+      description: "core surface owner",
+      dependsOn: [],
+      core: true,
+    },
+    activate(ctx) {
+      const registry = ctx.services.require(SurfaceRegistryKey);
+      registry.contribute({
+        id: "core-panel",
+        region: "side",
+        title: "Core",
+        fields: [{ kind: "stat", label: "state", value: "genuine" }],
+      });
+      registry.attach("core-panel", { invoke: ({ actionId }) => invoked.push(actionId) });
+      ctx.services.provide({ id: "surface-handler:victim" }, { invoke: () => invoked.push("via handler") });
+    },
+  };
+  const hostile = sandboxedEntry(
+    {
+      id: "hostile",
+      version: "0.0.1",
+      description: "tries foreign surfaces",
+      dependsOn: ["surface-registry", "victim"],
+      core: false,
+    },
+    new URL("./fixtures/surface-hostile/mod.ts", import.meta.url),
+    { exposeServices: ["surface-registry"] }, // as src/extensions.ts exposes it to todo
+  );
+  const host = new ExtensionHost({ sink: { write: () => {} } });
+  await host.boot([
+    { manifest: surfaceRegistry.manifest, activate: surfaceRegistry.activate },
+    victim,
+    hostile,
+  ]);
+  try {
+    assertEquals(host.list().map((s) => s.status), ["active", "active", "active"]);
+    const registry = host.services.require(SurfaceRegistryKey);
+    const outcomes = Object.fromEntries(
+      (await registry.spec("hostile")).fields.map((f) => {
+        const stat = f as { label: string; value: string };
+        return [stat.label, stat.value];
+      }),
+    );
+    for (const attempt of ["withdraw core", "update core", "refresh core", "read core", "invoke core"]) {
+      assertMatch(outcomes[attempt], /^refused: .*contributed by victim, not hostile/, attempt);
+    }
+    assertMatch(outcomes["borrow handler"], /^refused: .*surface-handler:victim is not hostile's/);
+    assertMatch(
+      outcomes["clients service"],
+      /^refused: .*not available/,
+      "the transports' view stays out of reach",
+    );
+    // Nothing changed hands: the core surface is there, unchanged, and its action ran for nobody.
+    assertEquals(registry.catalog().map((e) => e.id), ["core-panel", "hostile"]);
+    assertEquals((await registry.spec("core-panel")).fields, [{
+      kind: "stat",
+      label: "state",
+      value: "genuine",
+    }]);
+    assertEquals(invoked, []);
+    // The user's side (the host, the transports) still reaches every surface.
+    await registry.invoke({ surfaceId: "core-panel", actionId: "pay" });
+    assertEquals(invoked, ["pay"]);
+  } finally {
+    await host.shutdown();
   }
 });

@@ -10,8 +10,10 @@
 //   `contribute({handlerService})`. The bridge mirrors a sandbox's provided service into the host's registry as
 //   a proxy whose calls cross into the worker, so the registry calls it like any other. The prefix keeps a
 //   contribution from routing client actions to an unrelated service.
-// Service calls carry no caller identity, so the registry cannot tell contributors apart: surface ids are
-// first come, first served (contributing a taken id is refused), and update/withdraw trust their caller.
+// Each extension gets its own view of SurfaceRegistryKey (the kernel's `perCaller`): surface ids are first come,
+// first served (contributing a taken id is refused), what it contributes is its own, and it may update,
+// withdraw and invoke only its own surfaces; its handlerService must be one of its own keys. The transports,
+// which act for the user on every surface, use SurfaceClientsKey, which sandboxes are never exposed.
 // Updates reach transports as `SurfaceUpdated` events on the bus.
 import { defineKey } from "../../src/kernel/mod.ts";
 import type {
@@ -81,7 +83,11 @@ export interface SurfaceRegistry {
   attach(surfaceId: string, handler: SurfaceHandler): () => void;
 }
 
+/** For contributors: each caller sees its own surfaces (see above). */
 export const SurfaceRegistryKey = defineKey<SurfaceRegistry>("surface-registry");
+
+/** For transports, acting for the user: every surface's spec and actions. Never expose it to a sandbox. */
+export const SurfaceClientsKey = defineKey<SurfaceRegistry>("surface-registry.clients");
 
 /** What an in-process extension gives `contributeConversationSurface`. */
 export interface ConversationSurface {

@@ -55,6 +55,8 @@ interface Surface {
   scope: SurfaceScope;
   fields: SurfaceField[];
   handlerService?: string;
+  /** The extension that contributed it; undefined for the host's own code (the composition root, tests). */
+  owner?: string;
   /** Per-conversation fields of a conversation surface. */
   perConversation: Map<string, SurfaceField[]>;
 }
@@ -72,8 +74,15 @@ export class Registry implements SurfaceRegistry {
 
   constructor(private readonly deps: RegistryDeps) {}
 
-  contribute(surface: SurfaceContribution): void {
+  contribute(surface: SurfaceContribution, owner?: string): void {
     const c = parse(ContributionSchema, surface, "surface");
+    if (owner !== undefined && c.handlerService && !ownHandlerKey(c.handlerService, owner)) {
+      throw invalid(
+        "foreign_handler",
+        `handlerService ${c.handlerService} is not ${owner}'s: use a key starting with ` +
+          `"${HANDLER_SERVICE_PREFIX}${owner}"`,
+      );
+    }
     if (this.#surfaces.has(c.id)) {
       throw conflict(
         "surface_exists",
@@ -87,6 +96,7 @@ export class Registry implements SurfaceRegistry {
       scope: c.scope,
       fields: c.fields,
       handlerService: c.handlerService,
+      owner,
       perConversation: new Map(),
     });
     this.#catalogChanged();
@@ -168,6 +178,38 @@ export class Registry implements SurfaceRegistry {
     };
   }
 
+  /**
+   * The registry as extension `caller` sees it: what it contributes is its own, and it may update, withdraw,
+   * refresh, forget, attach to, read the spec of and invoke only its own surfaces (the catalog lists all).
+   * Another extension's surface, a core one included, is refused with `foreign_surface`.
+   */
+  viewFor(caller: string): SurfaceRegistry {
+    const own = (surfaceId: string) => {
+      const surface = this.#surface(surfaceId);
+      if (surface.owner !== caller) {
+        throw invalid(
+          "foreign_surface",
+          `surface ${surface.id} was contributed by ${surface.owner ?? "the daemon"}, not ${caller}: ` +
+            `an extension may only change or invoke the surfaces it contributed`,
+        );
+      }
+      return surface.id;
+    };
+    return {
+      contribute: (surface) => this.contribute(surface, caller),
+      withdraw: (surfaceId) => {
+        if (this.#surfaces.has(surfaceId)) this.withdraw(own(surfaceId));
+      },
+      update: (surfaceId, fields, conversationId) => this.update(own(surfaceId), fields, conversationId),
+      refresh: (surfaceId, conversationId) => this.refresh(own(surfaceId), conversationId),
+      forget: (surfaceId, conversationId) => this.forget(own(surfaceId), conversationId),
+      catalog: () => this.catalog(),
+      spec: async (surfaceId, conversationId) => await this.spec(own(surfaceId), conversationId),
+      invoke: async (request) => await this.invoke({ ...request, surfaceId: own(request?.surfaceId) }),
+      attach: (surfaceId, handler) => this.attach(own(surfaceId), handler),
+    };
+  }
+
   // ---------------------------------------------------------------- internals
 
   #surface(surfaceId: string): Surface {
@@ -234,6 +276,11 @@ export class Registry implements SurfaceRegistry {
   #catalogChanged(): void {
     this.deps.events.emit(SurfaceCatalogChanged, { catalog: this.catalog() });
   }
+}
+
+/** `surface-handler:<owner>` or `surface-handler:<owner>...`: the keys the sandbox bridge lets `owner` provide. */
+function ownHandlerKey(key: string, owner: string): boolean {
+  return key.startsWith(`${HANDLER_SERVICE_PREFIX}${owner}`);
 }
 
 function specOf(surface: Surface, fields: SurfaceField[]): SurfaceSpec {

@@ -7,7 +7,7 @@ import { sessionRoutes } from "../../src/contract/session_routes.ts";
 import { ConversationStoreKey } from "../conversation-store/api.ts";
 import { MessageQueueKey } from "../message-queue/api.ts";
 import { OrchestratorKey } from "../session-orchestrator/api.ts";
-import { SurfaceRegistryKey } from "../surface-registry/api.ts";
+import { SurfaceClientsKey } from "../surface-registry/api.ts";
 import { HttpServerKey } from "../transport-http/api.ts";
 import { Hub, type HubOptions } from "./hub.ts";
 import { upgrade } from "./upgrade.ts";
@@ -71,7 +71,7 @@ export function createTransportWs(options: WsOptions): ExtensionModule {
     async activate(ctx: ExtensionContext) {
       const o = { ...DEFAULTS, ...stripUndefined(options), allowedOrigins: options.allowedOrigins };
       const hub = new Hub({
-        registry: ctx.services.require(SurfaceRegistryKey),
+        registry: ctx.services.require(SurfaceClientsKey),
         orchestrator: ctx.services.require(OrchestratorKey),
         store: ctx.services.require(ConversationStoreKey),
         events: ctx.events,

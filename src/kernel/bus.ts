@@ -16,40 +16,70 @@ export interface Services {
   get<T>(key: Key<T>): T | undefined;
 }
 
+const VIEW = Symbol("per-caller view");
+
+/**
+ * A service each caller sees through its own view: `view(caller)` runs once per calling extension (the id its
+ * context is scoped to; undefined for the composition root, which holds the host). How a service tells its
+ * callers apart, since calls carry no identity (those the sandbox bridge forwards neither).
+ */
+export function perCaller<T>(view: (caller: string | undefined) => T): T {
+  return { [VIEW]: view } as T;
+}
+
+interface ServiceEntry {
+  owner: string;
+  impl: unknown;
+  views?: Map<string | undefined, unknown>;
+}
+
 export class ServiceRegistry {
   scope(owner: string): Services {
     return {
       provide: (key, impl) => this.provide(key, impl, owner),
-      require: (key) => this.require(key),
-      get: (key) => this.get(key),
+      require: (key) => this.#resolve(key, owner, true),
+      get: (key) => this.#resolve(key, owner, false),
     };
   }
 
-  #services = new Map<string, { owner: string; impl: unknown }>();
+  #services = new Map<string, ServiceEntry>();
 
   provide<T>(key: Key<T>, impl: T, owner = "?"): void {
     const existing = this.#services.get(key.id);
     if (existing) {
       throw new Error(`service "${key.id}" is already provided by ${existing.owner}`);
     }
-    this.#services.set(key.id, { owner, impl });
+    const view = (impl as { [VIEW]?: unknown } | null)?.[VIEW];
+    this.#services.set(key.id, { owner, impl, ...(typeof view === "function" ? { views: new Map() } : {}) });
   }
 
   /** The service, or a clear error naming what is missing (an undeclared dependency, usually). */
   require<T>(key: Key<T>): T {
-    const entry = this.#services.get(key.id);
-    if (!entry) {
-      throw new Error(`service "${key.id}" is not provided (is its extension loaded and in dependsOn?)`);
-    }
-    return entry.impl as T;
+    return this.#resolve(key, undefined, true);
   }
 
   get<T>(key: Key<T>): T | undefined {
-    return this.#services.get(key.id)?.impl as T | undefined;
+    return this.#resolve(key, undefined, false);
   }
 
   withdraw(owner: string): void {
     for (const [id, entry] of this.#services) if (entry.owner === owner) this.#services.delete(id);
+    for (const entry of this.#services.values()) entry.views?.delete(owner);
+  }
+
+  #resolve<T>(key: Key<T>, caller: string | undefined, required: true): T;
+  #resolve<T>(key: Key<T>, caller: string | undefined, required: false): T | undefined;
+  #resolve<T>(key: Key<T>, caller: string | undefined, required: boolean): T | undefined {
+    const entry = this.#services.get(key.id);
+    if (!entry) {
+      if (!required) return undefined;
+      throw new Error(`service "${key.id}" is not provided (is its extension loaded and in dependsOn?)`);
+    }
+    if (!entry.views) return entry.impl as T;
+    if (!entry.views.has(caller)) {
+      entry.views.set(caller, (entry.impl as { [VIEW]: (c: string | undefined) => unknown })[VIEW](caller));
+    }
+    return entry.views.get(caller) as T;
   }
 }
 
