@@ -2,11 +2,14 @@
 // the same data, a corrupt database, a sandbox taking over core surfaces, secret-looking env grants, the two
 // doors' auth, the default web origins, a working directory inside the daemon's own data.
 import { join } from "node:path";
-import { assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
 import { stall, text } from "./fake_provider.ts";
 import { readNdjson, runCliProcess, startDaemon, startDaemonWithFake } from "./daemon.ts";
-import { type ExtensionEntry, ExtensionHost } from "../src/kernel/mod.ts";
-import { sandboxedEntry } from "../src/sandbox/mod.ts";
+import { type ExtensionEntry, ExtensionHost, type Permissions } from "../src/kernel/mod.ts";
+import { sandboxedEntry, workerPermissions } from "../src/sandbox/mod.ts";
+import { envGrantRefusal } from "../src/secrets.ts";
+import { SHELL_ENV_NAMES } from "../extensions/tool-shell/env_names.ts";
+import { manifest as shellManifest } from "../extensions/tool-shell/manifest.ts";
 import * as surfaceRegistry from "../extensions/surface-registry/mod.ts";
 import { SurfaceRegistryKey } from "../extensions/surface-registry/api.ts";
 
@@ -152,6 +155,68 @@ Deno.test("a sandbox with the surface registry cannot withdraw, spoof, read or i
     // The user's side (the host, the transports) still reaches every surface.
     await registry.invoke({ surfaceId: "core-panel", actionId: "pay" });
     assertEquals(invoked, ["pay"]);
+  } finally {
+    await host.shutdown();
+  }
+});
+
+Deno.test("env grants: secret-looking, credential-carrying, broad and the daemon's own names are refused", async () => {
+  for (
+    const name of [
+      "GH_PAT",
+      "GITLAB_PAT",
+      "DATABASE_URL",
+      "REDIS_URI",
+      "SENTRY_DSN",
+      "PGPASS",
+      "PGPASSWORD",
+      "MYSQL_PWD_FILE_PASS",
+      "NPM_AUTH",
+      "GOOGLE_APPLICATION_CREDENTIALS",
+      "DISPATCH_DATA_DIR",
+      "DISPATCH_TOKEN",
+      "AWS_*",
+      "*",
+      "gh_token",
+    ]
+  ) {
+    assert(envGrantRefusal(name), `${name} is refused`);
+    let refused = false;
+    try {
+      workerPermissions({ env: [name] }, { folder: "/ext" });
+    } catch {
+      refused = true;
+    }
+    assert(refused, `a manifest granted ${name} does not load`);
+  }
+  // What run_shell legitimately passes on stays grantable.
+  for (const name of SHELL_ENV_NAMES) assertEquals(envGrantRefusal(name), undefined, name);
+  assertEquals(
+    workerPermissions(shellManifest.permissions as Permissions, { folder: "/ext", expand: () => ["/tmp"] })
+      .env,
+    [...SHELL_ENV_NAMES],
+  );
+
+  // Through the host: the extension fails before any worker starts; the others load.
+  const entry = sandboxedEntry(
+    {
+      id: "prober",
+      version: "0.0.1",
+      description: "asks for GH_PAT",
+      dependsOn: [],
+      permissions: { env: ["GH_PAT"] },
+    },
+    new URL("./fixtures/sandbox/prober/mod.ts", import.meta.url),
+  );
+  const host = new ExtensionHost({ sink: { write: () => {} } });
+  await host.boot([entry, { manifest: surfaceRegistry.manifest, activate: surfaceRegistry.activate }]);
+  try {
+    assertEquals(host.list().map((s) => [s.id, s.status]), [["prober", "failed"], [
+      "surface-registry",
+      "active",
+    ]]);
+    assertMatch(host.list()[0].error ?? "", /"GH_PAT" looks like a secret/);
+    assertEquals(entry.state(), "starting", "no worker was started");
   } finally {
     await host.shutdown();
   }

@@ -2,7 +2,7 @@
 // left out of the Worker options is *inherited* from the daemon, which runs with --allow-all.
 import { isAbsolute, resolve } from "node:path";
 import type { Permissions } from "../kernel/contracts.ts";
-import { looksSecret } from "../secrets.ts";
+import { envGrantRefusal, looksSecret } from "../secrets.ts";
 
 export type PermissionKind = "read" | "write" | "net" | "env" | "run" | "sys" | "import";
 const KINDS: PermissionKind[] = ["read", "write", "net", "env", "run", "sys", "import"];
@@ -88,12 +88,8 @@ function expandEntry(entry: string, kind: PermissionKind, expand?: ExpandPermiss
 }
 
 function assertNotSecret(name: string): void {
-  if (name.includes("*")) {
-    throw new PermissionError(`permissions.env: wildcard "${name}" could match a secret; list the names`);
-  }
-  if (looksSecret(name)) {
-    throw new PermissionError(`permissions.env: "${name}" looks like a secret; sandboxes may not read it`);
-  }
+  const refusal = envGrantRefusal(name);
+  if (refusal) throw new PermissionError(`permissions.env: ${refusal}`);
 }
 
 /**
