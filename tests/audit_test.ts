@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
 import { stall, text } from "./fake_provider.ts";
 import { readNdjson, runCliProcess, startDaemon, startDaemonWithFake } from "./daemon.ts";
+import { rawUpgrade, surfacePortUrl, wsUrl } from "./ws_client.ts";
 import { type ExtensionEntry, ExtensionHost, type Permissions } from "../src/kernel/mod.ts";
 import { sandboxedEntry, workerPermissions } from "../src/sandbox/mod.ts";
 import { envGrantRefusal } from "../src/secrets.ts";
@@ -219,5 +220,66 @@ Deno.test("env grants: secret-looking, credential-carrying, broad and the daemon
     assertEquals(entry.state(), "starting", "no worker was started");
   } finally {
     await host.shutdown();
+  }
+});
+
+/** The status line and headers of a raw HTTP/1.1 request with the Host header of our choosing (fetch sets its own). */
+async function withHost(url: string, host: string, extra: string[] = []): Promise<string> {
+  const u = new URL(url);
+  const conn = await Deno.connect({ hostname: u.hostname, port: Number(u.port) });
+  try {
+    const lines = [`GET ${u.pathname} HTTP/1.1`, `Host: ${host}`, ...extra];
+    await conn.write(new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
+    let head = "";
+    const buf = new Uint8Array(4096);
+    while (!head.includes("\r\n\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      head += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    return head;
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("one access check on both doors: bearer in any case, Host guarded on SURFACE_WS_PORT too", async () => {
+  const token = "tok-audit-0123456789abcdef";
+  const { fake, daemon } = await startDaemonWithFake(KEY, { DISPATCH_TOKEN: token, SURFACE_WS_PORT: "0" });
+  try {
+    const portUrl = surfacePortUrl(daemon.logs())!;
+    assert(portUrl, daemon.logs());
+    for (const scheme of ["Bearer", "bearer", "BEARER"]) {
+      const res = await daemon.fetch("/models", { headers: { authorization: `${scheme} ${token}` } });
+      assertEquals(res.status, 200, scheme);
+      await res.body?.cancel();
+      for (const base of [wsUrl(daemon.url), portUrl]) {
+        const up = await rawUpgrade(base, { Authorization: `${scheme} ${token}` });
+        up.conn.close();
+        assertEquals(up.status, 101, `${scheme} on ${base}`);
+      }
+    }
+    for (const base of [wsUrl(daemon.url), portUrl]) {
+      const wrong = await rawUpgrade(base, { Authorization: `bearer ${token}x` });
+      wrong.conn.close();
+      assertEquals(wrong.status, 401, base);
+    }
+    // DNS rebinding: a page on evil.example resolving to 127.0.0.1 reaches neither port.
+    const upgrade = [
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+      "Sec-WebSocket-Version: 13",
+      `Authorization: Bearer ${token}`,
+    ];
+    for (const base of [`${daemon.url}/surface`, portUrl.replace(/^ws/, "http")]) {
+      const answer = await withHost(base, "evil.example", upgrade);
+      assertMatch(answer, /^HTTP\/1\.1 403/, base);
+      assertStringIncludes(answer, "application/json", "a JSON refusal");
+      assertMatch(await withHost(base, "localhost", upgrade), /^HTTP\/1\.1 101/, base);
+    }
+  } finally {
+    await daemon.stop();
+    await fake.close();
   }
 });

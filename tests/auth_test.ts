@@ -4,7 +4,7 @@ import { assert, assertEquals, assertMatch, assertThrows } from "./assert.ts";
 import { startFakeProvider, text } from "./fake_provider.ts";
 import { readNdjson, runCliProcess, startDaemon, startDaemonWithFake } from "./daemon.ts";
 import { ConfigError, loadConfig } from "../src/config.ts";
-import { timingSafeEqual } from "../extensions/transport-http/server.ts";
+import { timingSafeEqual } from "../extensions/auth-apikey/access.ts";
 
 const TOKEN = "tok-0123456789abcdef-auth-test";
 const API_KEY = "sk-auth-test-secret-key-987654";

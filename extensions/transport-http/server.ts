@@ -5,15 +5,12 @@ import { z } from "zod";
 import { describeZodError, DispatchError, type Logger } from "../../src/kernel/mod.ts";
 import { PATH_PARAM, type RouteDef } from "../../src/contract/route.ts";
 import type { HttpServer, RouteHandler } from "./api.ts";
+import { type AccessPolicy, checkToken, guardRequest, originAllowed } from "../auth-apikey/access.ts";
 
-export interface ServerOptions {
+/** `token`: when set, every non-public route needs `Authorization: Bearer <token>`. */
+export interface ServerOptions extends AccessPolicy {
   hostname: string;
   port: number;
-  /** When set, every non-public route needs `Authorization: Bearer <token>`. */
-  token?: string;
-  allowedOrigins: string[];
-  /** Host header names accepted (DNS-rebinding guard); undefined accepts any (a non-loopback bind). */
-  allowedHosts?: string[];
   maxBodyBytes: number;
   log: Logger;
   /** Aborted on shutdown. */
@@ -63,35 +60,20 @@ export function createServer(opts: ServerOptions): HttpServer & { app: Hono } {
   );
   // CORS only decides whether a page may read an answer, not whether a request runs: a page on another site
   // could still POST /chat with a "simple" request. And a rebound DNS name makes a page same-origin, so the
-  // Host header is checked too.
+  // Host header is checked too (extensions/auth-apikey/access.ts, shared with the WebSocket).
   app.use("*", async (c, next) => {
-    const origin = c.req.header("origin");
-    if (origin && !originAllowed(origin, opts.allowedOrigins)) {
-      return c.json({
-        error: `requests from the web origin ${
-          origin.slice(0, 100)
-        } are not allowed (see DISPATCH_ALLOWED_ORIGINS)`,
-        code: "origin_not_allowed",
-      }, 403);
-    }
-    if (opts.allowedHosts && !hostAllowed(c.req.header("host"), opts.allowedHosts)) {
-      return c.json({
-        error: "this Host name is not served (see DISPATCH_ALLOWED_HOSTS)",
-        code: "host_not_allowed",
-      }, 403);
-    }
-    return await next();
-  });
-  app.use("*", async (c, next) => {
+    const refused = guardRequest(c.req.raw.headers, opts);
+    if (refused) return c.json({ error: refused.error, code: refused.code }, refused.status);
     // Preflights carry no credentials by design; the CORS middleware above has answered them.
-    if (!opts.token || c.req.method === "OPTIONS" || publicPaths.has(c.req.path)) return await next();
-    const given = /^Bearer +(\S+) *$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? "";
-    if (!timingSafeEqual(given, opts.token)) {
+    if (c.req.method === "OPTIONS" || publicPaths.has(c.req.path)) return await next();
+    const unauthorized = checkToken(
+      c.req.raw.headers,
+      opts,
+      "send DISPATCH_TOKEN as a bearer token (Authorization: Bearer <token>)",
+    );
+    if (unauthorized) {
       c.header("WWW-Authenticate", 'Bearer realm="dispatch"');
-      return c.json({
-        error: "missing or wrong bearer token (set DISPATCH_TOKEN on the client)",
-        code: "unauthorized",
-      }, 401);
+      return c.json({ error: unauthorized.error, code: unauthorized.code }, unauthorized.status);
     }
     return await next();
   });
@@ -229,32 +211,4 @@ export function errorResponse(error: unknown): [number, { error: string; code: s
   if (error instanceof DispatchError) return [STATUS[error.kind], { error: error.message, code: error.code }];
   if (error instanceof z.ZodError) return [400, { error: error.message, code: "invalid" }];
   return [500, { error: "internal error; see the daemon's log", code: "internal" }];
-}
-
-/** Loopback origins by default; `*` in the list allows any. */
-export function originAllowed(origin: string, allowed: string[]): boolean {
-  if (!origin) return false;
-  if (allowed.includes("*") || allowed.includes(origin)) return true;
-  try {
-    const url = new URL(origin);
-    return allowed.includes("loopback") &&
-      ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
-  } catch {
-    return false;
-  }
-}
-
-/** The Host header's name (port dropped) is one of `allowed`; a missing header is an HTTP/1.0 client: allowed. */
-export function hostAllowed(host: string | undefined, allowed: string[]): boolean {
-  if (!host) return true;
-  const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d+$/, "");
-  return allowed.includes(name.toLowerCase());
-}
-
-export function timingSafeEqual(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < y.length; i++) diff |= (x[i] ?? 0) ^ y[i];
-  return diff === 0;
 }

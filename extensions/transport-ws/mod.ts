@@ -23,6 +23,8 @@ export interface WsOptions extends Partial<HubOptions> {
   /** DISPATCH_TOKEN: a secret, so it comes through the factory, never ctx.config. */
   token?: string;
   allowedOrigins: string[];
+  /** Host names served (DNS-rebinding guard), as on the HTTP port; undefined accepts any. */
+  allowedHosts?: string[];
   /** Seconds a client may leave a ping unanswered before Deno closes it (default 60; 0: never). */
   idleTimeoutSec?: number;
 }
@@ -79,7 +81,12 @@ export function createTransportWs(options: WsOptions): ExtensionModule {
         queue: () => ctx.services.get(MessageQueueKey),
         options: o,
       });
-      const door = { token: o.token, allowedOrigins: o.allowedOrigins, idleTimeoutSec: o.idleTimeoutSec };
+      const door = {
+        token: o.token,
+        allowedOrigins: o.allowedOrigins,
+        allowedHosts: o.allowedHosts,
+        idleTimeoutSec: o.idleTimeoutSec,
+      };
       const handle = (request: Request) => upgrade(request, door, (socket) => hub.accept(socket));
 
       ctx.services.require(HttpServerKey).route(

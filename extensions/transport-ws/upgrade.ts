@@ -1,13 +1,12 @@
-// The door of the socket: only WebSocket upgrades, from allowed origins, with the token when one is set.
+// The door of the socket: only WebSocket upgrades, past the daemon's one access check (Origin, Host, token:
+// extensions/auth-apikey/access.ts, as on every HTTP route).
 // Browsers cannot put headers on a WebSocket, so the token may also come as `?token=` or as a
 // `bearer.<token>` entry of Sec-WebSocket-Protocol (the token must then be a valid protocol token: no
 // spaces, commas or slashes; use `?token=` otherwise).
 import { BEARER_PROTOCOL_PREFIX } from "../../src/contract/ui.ts";
-import { originAllowed, timingSafeEqual } from "../transport-http/server.ts";
+import { type AccessPolicy, checkToken, guardRequest } from "../auth-apikey/access.ts";
 
-export interface DoorOptions {
-  token?: string;
-  allowedOrigins: string[];
+export interface DoorOptions extends AccessPolicy {
   /** Seconds without a pong to a ping before Deno closes the socket (0: never). */
   idleTimeoutSec: number;
 }
@@ -22,37 +21,22 @@ export function upgrade(request: Request, opts: DoorOptions, accept: (socket: We
       { upgrade: "websocket" },
     );
   }
-  // No Origin header: not a browser (CLIs, scripts), which the token (if any) still guards.
-  const origin = request.headers.get("origin");
-  if (origin !== null && !originAllowed(origin, opts.allowedOrigins)) {
-    return refuse(
-      403,
-      "origin_not_allowed",
-      `origin ${origin} may not open this socket (allowed: ${
-        opts.allowedOrigins.join(", ")
-      }; set DISPATCH_ALLOWED_ORIGINS)`,
-    );
-  }
+  const refused = guardRequest(request.headers, opts);
+  if (refused) return refuse(refused.status, refused.code, refused.error);
   const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim())
     .filter(Boolean);
-  if (opts.token) {
-    const header = request.headers.get("authorization") ?? "";
-    const candidates = [
+  const unauthorized = checkToken(
+    request.headers,
+    opts,
+    "pass DISPATCH_TOKEN as ?token=, as a `bearer.<token>` WebSocket protocol, or as Authorization: Bearer",
+    [
       new URL(request.url).searchParams.get("token"),
-      header.startsWith("Bearer ") ? header.slice(7) : null,
       ...offered.filter((p) => p.startsWith(BEARER_PROTOCOL_PREFIX)).map((p) =>
         p.slice(BEARER_PROTOCOL_PREFIX.length)
       ),
-    ];
-    if (!candidates.some((c) => c !== null && timingSafeEqual(c, opts.token!))) {
-      return refuse(
-        401,
-        "unauthorized",
-        "missing or wrong token: pass DISPATCH_TOKEN as ?token=, as a `bearer.<token>` WebSocket protocol, " +
-          "or as Authorization: Bearer",
-      );
-    }
-  }
+    ],
+  );
+  if (unauthorized) return refuse(unauthorized.status, unauthorized.code, unauthorized.error);
   // A browser that offered protocols fails the connection unless one is selected: prefer a real one.
   const protocol = offered.find((p) => !p.startsWith(BEARER_PROTOCOL_PREFIX)) ?? offered[0];
   let socket: WebSocket, response: Response;
