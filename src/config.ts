@@ -16,13 +16,20 @@ const port = (name: string) =>
     z.number().max(65535, `${name} must be at most 65535`),
   );
 
+/**
+ * The web pages that may call the daemon unless DISPATCH_ALLOWED_ORIGINS says otherwise: the reference
+ * frontend's dev server only. Not every loopback port (any local page could then run tools); `loopback`
+ * opts in to that.
+ */
+export const DEFAULT_ALLOWED_ORIGINS = ["http://localhost:24204", "http://127.0.0.1:24204"];
+
 const EnvSchema = z.object({
   BACKEND_PORT: port("BACKEND_PORT").default(24203),
   SURFACE_WS_PORT: port("SURFACE_WS_PORT").optional(),
   DISPATCH_HOST: z.string().min(1).default("127.0.0.1"),
   DISPATCH_DATA_DIR: z.string().min(1).optional(),
   DISPATCH_WORKSPACE_ROOTS: z.string().optional(),
-  DISPATCH_ALLOWED_ORIGINS: z.string().default("loopback"),
+  DISPATCH_ALLOWED_ORIGINS: z.string().default(DEFAULT_ALLOWED_ORIGINS.join(",")),
   DISPATCH_ALLOWED_HOSTS: z.string().optional(),
   DISPATCH_ALLOW_INSECURE_BIND: z.enum(["0", "1", "true", "false"]).optional(),
   DISPATCH_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),

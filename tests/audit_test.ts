@@ -8,6 +8,7 @@ import { readNdjson, runCliProcess, startDaemon, startDaemonWithFake } from "./d
 import { rawUpgrade, surfacePortUrl, wsUrl } from "./ws_client.ts";
 import { type ExtensionEntry, ExtensionHost, type Permissions } from "../src/kernel/mod.ts";
 import { sandboxedEntry, workerPermissions } from "../src/sandbox/mod.ts";
+import { loadConfig } from "../src/config.ts";
 import { envGrantRefusal } from "../src/secrets.ts";
 import { SHELL_ENV_NAMES } from "../extensions/tool-shell/env_names.ts";
 import { manifest as shellManifest } from "../extensions/tool-shell/manifest.ts";
@@ -280,6 +281,43 @@ Deno.test("one access check on both doors: bearer in any case, Host guarded on S
     }
   } finally {
     await daemon.stop();
+    await fake.close();
+  }
+});
+
+Deno.test("web origins: by default only the reference frontend's dev origins, not any loopback port", async () => {
+  assertEquals(loadConfig({}, "/tmp").allowedOrigins, ["http://localhost:24204", "http://127.0.0.1:24204"]);
+  assertEquals(loadConfig({ DISPATCH_ALLOWED_ORIGINS: "loopback" }, "/tmp").allowedOrigins, ["loopback"]);
+  const post = (daemon: { fetch: (p: string, i?: RequestInit) => Promise<Response> }, origin: string) =>
+    daemon.fetch("/conversations/probe/title", {
+      method: "PUT",
+      headers: { origin, "content-type": "text/plain" },
+      body: JSON.stringify({ title: "from a page" }),
+    });
+  const { fake, daemon, env } = await startDaemonWithFake(KEY);
+  try {
+    for (const origin of ["http://localhost:5173", "http://127.0.0.1:8080", "http://[::1]:24204"]) {
+      const res = await post(daemon, origin);
+      assertEquals([res.status, (await res.json()).code], [403, "origin_not_allowed"], origin);
+      const up = await rawUpgrade(wsUrl(daemon.url), { Origin: origin });
+      up.conn.close();
+      assertEquals(up.status, 403, `socket from ${origin}`);
+    }
+    for (const origin of ["http://localhost:24204", "http://127.0.0.1:24204"]) {
+      const res = await post(daemon, origin);
+      assert(res.status !== 403, `${origin}: ${res.status}`);
+      await res.body?.cancel();
+    }
+  } finally {
+    await daemon.stop();
+  }
+  const loopback = await startDaemon({ env: { ...env, DISPATCH_ALLOWED_ORIGINS: "loopback" } });
+  try {
+    const res = await post(loopback, "http://localhost:5173");
+    assert(res.status !== 403, `loopback opt-in: ${res.status}`);
+    await res.body?.cancel();
+  } finally {
+    await loopback.stop();
     await fake.close();
   }
 });

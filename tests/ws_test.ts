@@ -368,8 +368,11 @@ Deno.test("surfaces and chat over the WebSocket", async (t) => {
         local.conn.close();
         assertEquals(local.status, 101);
       }
-      const browser = await WsClient.connect(url, { headers: { origin: "http://127.0.0.1:5173" } });
+      const browser = await WsClient.connect(url, { headers: { origin: "http://127.0.0.1:24204" } });
       await browser.close();
+      const otherPort = await rawUpgrade(url, { Origin: "http://127.0.0.1:5173" });
+      otherPort.conn.close();
+      assertEquals(otherPort.status, 403, "another loopback port is not a default origin");
     });
   } finally {
     await daemon.stop();
