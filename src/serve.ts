@@ -1,13 +1,15 @@
 // `dispatch serve`: load config, boot every extension through the host, listen, and shut down cleanly.
-import { loadConfig } from "./config.ts";
+import { ConfigError, loadConfig } from "./config.ts";
 import { ExtensionHost } from "./kernel/mod.ts";
 import { secretValues, stderrSink } from "./log.ts";
 import { extensionEntries } from "./extensions.ts";
 import { HttpServerKey } from "../extensions/transport-http/api.ts";
 import { OrchestratorKey } from "../extensions/session-orchestrator/api.ts";
+import { ConversationStoreKey } from "../extensions/conversation-store/api.ts";
 
 export async function serve(): Promise<void> {
   const config = loadConfig();
+  const graceMs = shutdownGraceMs(config.secrets); // a bad value stops the start, not the shutdown
   const sink = stderrSink(config.logLevel, secretValues(config.secrets));
   const host = new ExtensionHost({ sink, config: config.public });
   try {
@@ -27,14 +29,72 @@ export async function serve(): Promise<void> {
   // Tests and scripts read this line to find the port (BACKEND_PORT=0 picks a free one).
   console.log(`dispatch listening on http://${shown}:${port}`);
 
-  const stopped = Promise.withResolvers<string>();
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(signal, () => stopped.resolve(signal));
-  }
-  const signal = await stopped.promise;
-  host.log.info("shutting down", { signal });
-  // Turns end first, while their tools still run, so each is stored as aborted rather than failing its tools.
-  await host.services.get(OrchestratorKey)?.stopAll();
-  await host.shutdown();
+  const signals = signalsOnce();
+  const signal = await signals.next();
+  await shutDown(host, graceMs, signal, signals.next());
   Deno.exit(0);
+}
+
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+/** Aborting, sealing and closing after the grace period are quick; past this something hangs. */
+const HARD_STOP_MS = 5_000;
+
+/** DISPATCH_SHUTDOWN_GRACE_MS: how long running turns may take to finish after SIGTERM. */
+export function shutdownGraceMs(env: Record<string, string | undefined>): number {
+  const raw = env.DISPATCH_SHUTDOWN_GRACE_MS?.trim();
+  if (!raw) return DEFAULT_SHUTDOWN_GRACE_MS;
+  if (!/^\d{1,9}$/.test(raw)) {
+    throw new ConfigError(`DISPATCH_SHUTDOWN_GRACE_MS must be a whole number of milliseconds, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+/** SIGTERM and SIGINT as a sequence: the first starts the shutdown, a second cuts the grace period short. */
+function signalsOnce(): { next(): Promise<string> } {
+  let waiting = Promise.withResolvers<string>();
+  for (const name of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(name, () => {
+      const current = waiting;
+      waiting = Promise.withResolvers<string>();
+      current.resolve(name);
+    });
+  }
+  return { next: () => waiting.promise };
+}
+
+/**
+ * Graceful shutdown: running turns get `graceMs` (or until a second signal) to finish; then the rest are
+ * aborted, which seals each with what it has so far, while their tools can still report; then every extension
+ * stops (the WebSocket closes its sockets with 1001 going away, the HTTP server ends its connections).
+ */
+async function shutDown(host: ExtensionHost, graceMs: number, signal: string, again: Promise<string>) {
+  const log = host.log;
+  const hardStop = setTimeout(() => {
+    log.error("shutdown hangs; exiting anyway", { afterMs: graceMs + HARD_STOP_MS });
+    Deno.exit(1);
+  }, graceMs + HARD_STOP_MS);
+  const orchestrator = host.services.get(OrchestratorKey);
+  const store = host.services.get(ConversationStoreKey);
+  const running = store?.list({ status: ["active"] }).map((c) => c.id)
+    .filter((id) => orchestrator?.running(id)) ?? [];
+  log.info("shutting down", { signal, graceMs, runningTurns: running.length });
+  if (orchestrator && running.length > 0) {
+    let graceTimer: ReturnType<typeof setTimeout> | undefined;
+    const ended = await Promise.race([
+      Promise.all(running.map((id) => orchestrator.idle(id))).then(() => "finished"),
+      new Promise<string>((resolve) => graceTimer = setTimeout(() => resolve("grace period over"), graceMs)),
+      again.then((name) => `second ${name}`),
+    ]);
+    clearTimeout(graceTimer);
+    const left = running.filter((id) => orchestrator.running(id));
+    log.info(ended === "finished" ? "running turns finished" : "aborting running turns", {
+      why: ended,
+      aborted: left.length,
+    });
+  }
+  // Turns end first, while their tools still run, so each is stored as aborted rather than failing its tools.
+  await orchestrator?.stopAll();
+  await host.shutdown();
+  clearTimeout(hardStop);
+  log.info("stopped", { signal });
 }
