@@ -321,3 +321,56 @@ Deno.test("web origins: by default only the reference frontend's dev origins, no
     await fake.close();
   }
 });
+
+Deno.test("a working directory inside the daemon's data directory is refused wherever it is set", async () => {
+  const root = await Deno.makeTempDir({ prefix: "dispatch-cwd-guard-" });
+  const dataDir = join(root, "data");
+  await Deno.mkdir(join(dataDir, "inner"), { recursive: true });
+  const project = join(root, "project");
+  await Deno.mkdir(project);
+  await Deno.symlink(dataDir, join(project, "link-to-data"));
+  const { fake, daemon } = await startDaemonWithFake(KEY);
+  await daemon.stop();
+  const guarded = await startDaemon({
+    dataDir,
+    env: {
+      DISPATCH_API_KEY: KEY,
+      DISPATCH_BASE_URL: fake.baseUrl,
+      DISPATCH_MODEL: "fake-model",
+      DISPATCH_WORKSPACE_ROOTS: root,
+    },
+  });
+  const json = (method: string, path: string, body: unknown) =>
+    guarded.fetch(path, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  try {
+    for (
+      const cwd of [dataDir, join(dataDir, "inner"), join(project, "link-to-data"), `${dataDir}/inner/..`]
+    ) {
+      for (
+        const res of [
+          await json("PUT", "/conversations/guard-1/cwd", { cwd }),
+          await json("POST", "/chat", { message: "hi", cwd }),
+          await json("PUT", "/workspaces/default/default-cwd", { defaultCwd: cwd }),
+          await json("PUT", "/workspaces/guarded", { title: "Guarded", defaultCwd: cwd }),
+        ]
+      ) {
+        const body = await res.json();
+        assertEquals([res.status, body.code], [400, "bad_cwd"], `${res.url} ${cwd}: ${JSON.stringify(body)}`);
+        assertMatch(body.error, /the daemon's own data/);
+      }
+    }
+    assertEquals(fake.chatRequests.length, 0, "no turn ran");
+    // A project folder beside it is fine, and the daemon kept serving.
+    const ok = await json("PUT", "/conversations/guard-1/cwd", { cwd: project });
+    assertEquals(ok.status, 200, await ok.text());
+  } finally {
+    await guarded.stop();
+    await fake.close();
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(daemon.dataDir, { recursive: true }).catch(() => {});
+  }
+});

@@ -3,7 +3,7 @@ import { ConversationStoreKey } from "../conversation-store/api.ts";
 import { ModelCatalogKey } from "../credential-store/api.ts";
 import { OrchestratorKey } from "./api.ts";
 import { SessionOrchestrator } from "./orchestrator.ts";
-import { directoryChecker, workspaceRoots } from "../../src/sdk/roots.ts";
+import { directoryChecker } from "../../src/sdk/roots.ts";
 
 export function activate(ctx: ExtensionContext) {
   const orchestrator = new SessionOrchestrator({
@@ -14,7 +14,7 @@ export function activate(ctx: ExtensionContext) {
     events: ctx.events,
     log: ctx.log,
     maxSteps: Number(ctx.config.DISPATCH_MAX_STEPS) || undefined,
-    checkCwd: directoryChecker(workspaceRoots(ctx.config)),
+    checkCwd: directoryChecker(ctx.config),
   });
   ctx.services.provide(OrchestratorKey, orchestrator);
   return () => orchestrator.stopAll();

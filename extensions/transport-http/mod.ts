@@ -1,7 +1,7 @@
 import type { ExtensionContext, ExtensionModule } from "../../src/kernel/mod.ts";
 import { routes } from "../../src/contract/http.ts";
 import { openApiDocument } from "../../src/contract/openapi.ts";
-import { directoryChecker, workspaceRoots } from "../../src/sdk/roots.ts";
+import { directoryChecker } from "../../src/sdk/roots.ts";
 import { ConversationStoreKey } from "../conversation-store/api.ts";
 import { ModelCatalogKey } from "../credential-store/api.ts";
 import { OrchestratorKey } from "../session-orchestrator/api.ts";
@@ -37,7 +37,7 @@ export function createTransportHttp(options: HttpOptions): ExtensionModule {
         orchestrator: ctx.services.require(OrchestratorKey),
         catalog: ctx.services.require(ModelCatalogKey),
         events: ctx.events,
-        checkDir: directoryChecker(workspaceRoots(ctx.config)),
+        checkDir: directoryChecker(ctx.config),
       };
       mountConversationRoutes(deps);
       mountWorkspaceRoutes(deps);

@@ -1,7 +1,10 @@
 // Workspace roots: the folders conversations may work in (DISPATCH_WORKSPACE_ROOTS; src/config.ts defaults it
-// to the user's home).
+// to the user's home), and the protected paths no conversation may work in (DISPATCH_PROTECTED_PATHS: the
+// daemon's data directory and env file; see workspace.ts for how tools keep out of them).
 import { isAbsolute, relative, resolve } from "node:path";
 import { invalid } from "../kernel/errors.ts";
+
+export const PROTECTED_PATHS_KEY = "DISPATCH_PROTECTED_PATHS";
 
 /** True when `path` is `root` or lies below it (both absolute, already resolved). */
 export function isInside(path: string, root: string): boolean {
@@ -15,10 +18,36 @@ export function workspaceRoots(config: Readonly<Record<string, string>>): string
 }
 
 /**
- * Checks a working directory a client names: absolute, existing, inside a workspace root (symlinks resolved).
- * Resolves to its real path; throws a DispatchError (400 `bad_cwd`) a person can act on.
+ * The protected paths in an extension's config: key DISPATCH_PROTECTED_PATHS, a JSON array of absolute paths,
+ * e.g. `["/home/me/.dispatch", "/home/me/dispatch/.env"]` (what src/config.ts produces); [] when the key is
+ * absent or empty. Any other value throws, so a misconfigured extension fails to activate instead of running
+ * unprotected.
  */
-export function directoryChecker(roots: string[]): (path: string) => Promise<string> {
+export function parseProtectedPaths(config: Readonly<Record<string, string>>): string[] {
+  const raw = config[PROTECTED_PATHS_KEY]?.trim();
+  if (!raw) return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new Error(`${PROTECTED_PATHS_KEY} must be a JSON array of absolute paths`);
+  }
+  if (!Array.isArray(value) || !value.every((p) => typeof p === "string" && isAbsolute(p))) {
+    throw new Error(`${PROTECTED_PATHS_KEY} must be a JSON array of absolute paths`);
+  }
+  return value.map((p) => resolve(p));
+}
+
+/**
+ * Checks a working directory a client names: absolute, existing, inside a workspace root and not inside a
+ * protected path (symlinks resolved; both from `config`). Resolves to its real path; throws a DispatchError
+ * (400 `bad_cwd`) a person can act on.
+ */
+export function directoryChecker(
+  config: Readonly<Record<string, string>>,
+): (path: string) => Promise<string> {
+  const roots = workspaceRoots(config);
+  const protectedPaths = parseProtectedPaths(config);
   return async (path) => {
     if (!path.startsWith("/")) throw invalid("bad_cwd", `"${path}" is not an absolute path`);
     let real: string;
@@ -30,6 +59,18 @@ export function directoryChecker(roots: string[]): (path: string) => Promise<str
     }
     if (!roots.some((root) => isInside(real, root))) {
       throw invalid("bad_cwd", `"${path}" is outside the workspace roots (${roots.join(", ")})`);
+    }
+    // Both as configured and through links: the data directory may itself be reached by a symlink.
+    const lexical = resolve(path);
+    for (const guarded of protectedPaths) {
+      const forms = [guarded, await Deno.realPath(guarded).catch(() => guarded)];
+      if (forms.some((p) => isInside(real, p) || isInside(lexical, p))) {
+        throw invalid(
+          "bad_cwd",
+          `"${path}" is inside ${guarded}, the daemon's own data (data directory or env file): ` +
+            `no conversation may work there`,
+        );
+      }
     }
     return real;
   };

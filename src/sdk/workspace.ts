@@ -2,10 +2,8 @@
 // conversation's working directory, and never at or below one of the daemon's protected paths (its data
 // directory and env file).
 //
-// Protected paths reach a tool through its extension config: key DISPATCH_PROTECTED_PATHS, a JSON array of
-// absolute paths, e.g. `["/home/me/.dispatch", "/home/me/dispatch/.env"]` (what src/config.ts produces).
-// A value that is not such an array makes `parseProtectedPaths` throw, so a misconfigured tool fails to
-// activate instead of running unprotected.
+// Protected paths reach a tool through its extension config (DISPATCH_PROTECTED_PATHS; `parseProtectedPaths`
+// in roots.ts reads it and throws on a malformed value, so a misconfigured tool fails to activate).
 //
 // A path is refused when (a) it is lexically outside the working directory (`../x`, `/etc/passwd`), (b) its
 // real path (symbolic links followed; for a path that does not exist yet, its nearest existing ancestor's real
@@ -15,26 +13,10 @@
 // Checks happen before the file is opened; a process racing the tool (swapping a folder for a link between
 // check and use) is out of scope.
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { isInside } from "./roots.ts";
+import { isInside, parseProtectedPaths } from "./roots.ts";
 import { fail } from "./tool.ts";
 
-export const PROTECTED_PATHS_KEY = "DISPATCH_PROTECTED_PATHS";
-
-/** The protected paths in an extension's config (see the format above); [] when the key is absent or empty. */
-export function parseProtectedPaths(config: Readonly<Record<string, string>>): string[] {
-  const raw = config[PROTECTED_PATHS_KEY]?.trim();
-  if (!raw) return [];
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    throw new Error(`${PROTECTED_PATHS_KEY} must be a JSON array of absolute paths`);
-  }
-  if (!Array.isArray(value) || !value.every((p) => typeof p === "string" && isAbsolute(p))) {
-    throw new Error(`${PROTECTED_PATHS_KEY} must be a JSON array of absolute paths`);
-  }
-  return value.map((p) => resolve(p));
-}
+export { parseProtectedPaths, PROTECTED_PATHS_KEY } from "./roots.ts";
 
 /** The protected paths as the file system sees them at one moment. */
 export class ProtectedSet {
