@@ -9,15 +9,24 @@ export interface Skill {
   description: string;
   /** The SKILL.md, as found. */
   path: string;
+  /** The real folder its file must stay inside (where its `.agents` or `.claude` folder is). */
+  within: string;
+}
+
+export interface ParsedSkill {
+  name: string;
+  description: string;
   /** The instructions after the header. */
   body: string;
 }
 
 export const SKILL_FILE = "SKILL.md";
 export const SKILL_FOLDERS = [".agents/skills", ".claude/skills"] as const;
+/** The list reads only this much of each file, so the header must fit; load_skill reads the rest. */
+export const HEADER_BYTES = 8 * 1024;
 export const MAX_SKILL_BYTES = 256 * 1024;
-/** Per folder, so a huge folder cannot stall every turn. */
-export const MAX_SKILLS_PER_FOLDER = 200;
+/** Per folder, so a huge folder cannot stall every turn or flood the prompt. */
+export const MAX_SKILLS_PER_FOLDER = 100;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const MAX_DESCRIPTION = 1024;
 
@@ -61,33 +70,49 @@ async function skillsIn(folder: string, within: string, opts: DiscoverOptions): 
   }
   names.sort();
   const skills = await Promise.all(
-    names.slice(0, MAX_SKILLS_PER_FOLDER).map(async (name) => {
+    names.slice(0, MAX_SKILLS_PER_FOLDER).map(async (name): Promise<Skill[]> => {
       const path = join(folder, name, SKILL_FILE);
-      const read = await readConfined(path, within, MAX_SKILL_BYTES, opts.protectedPaths);
-      if (read === "missing") return [];
+      const read = await readSkill(path, within, HEADER_BYTES, opts);
       if (typeof read === "string") {
-        opts.onSkip?.(path, read === "escapes" ? `it links outside ${within}` : read);
+        if (read !== "missing") opts.onSkip?.(path, read);
         return [];
       }
-      if (read.truncatedFrom !== undefined) {
-        opts.onSkip?.(path, `larger than ${MAX_SKILL_BYTES} bytes`);
-        return [];
-      }
-      const parsed = parseSkill(read.text);
-      if (typeof parsed === "string") {
-        opts.onSkip?.(path, parsed);
-        return [];
-      }
-      return [{ ...parsed, path }];
+      return [{ name: read.name, description: read.description, path, within }];
     }),
   );
   return skills.flat();
 }
 
+/** A listed skill's instructions, read again (the file may have changed since the list), or why not. */
+export async function loadSkill(
+  skill: Skill,
+  opts: DiscoverOptions = {},
+): Promise<string | { error: string }> {
+  const read = await readSkill(skill.path, skill.within, MAX_SKILL_BYTES, opts);
+  if (typeof read === "string") return { error: `the skill "${skill.name}" cannot be read: ${read}` };
+  if (read.truncated) return { error: `the skill "${skill.name}" is larger than ${MAX_SKILL_BYTES} bytes` };
+  return read.body;
+}
+
+async function readSkill(
+  path: string,
+  within: string,
+  maxBytes: number,
+  opts: DiscoverOptions,
+): Promise<(ParsedSkill & { truncated: boolean }) | string> {
+  const read = await readConfined(path, within, maxBytes, opts.protectedPaths);
+  if (read === "escapes") return `it links outside ${within}`;
+  if (typeof read === "string") return read;
+  const parsed = parseSkill(read.text);
+  return typeof parsed === "string" ? parsed : { ...parsed, truncated: read.truncatedFrom !== undefined };
+}
+
 /** A SKILL.md's header and body, or why it is malformed. */
-export function parseSkill(text: string): Omit<Skill, "path"> | string {
+export function parseSkill(text: string): ParsedSkill | string {
   const match = /^\uFEFF?---[ \t]*\r?\n([\s\S]*?)\r?\n---[ \t]*(?:\r?\n|$)/.exec(text);
-  if (!match) return "no front-matter header (a first line of ---, then name: and description:, then ---)";
+  if (!match) {
+    return `no front-matter header in its first ${HEADER_BYTES} bytes (a line ---, name: and description:, ---)`;
+  }
   const fields = parseHeader(match[1]);
   const name = fields.get("name");
   const description = fields.get("description");

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { assert, assertEquals } from "../../tests/assert.ts";
-import { discoverSkills, formatSkillList, parseSkill } from "./discover.ts";
+import { discoverSkills, formatSkillList, loadSkill, parseSkill } from "./discover.ts";
 
 const skill = (name: string, description: string, body = "Do it.") =>
   `---\nname: ${name}\ndescription: ${description}\n---\n${body}\n`;
@@ -50,7 +50,8 @@ Deno.test("malformed, oversized and escaping SKILL.md files are skipped with a r
     "w/.agents/skills/noname/SKILL.md": "---\ndescription: x\n---\nbody",
     "w/.agents/skills/nodesc/SKILL.md": "---\nname: nodesc\n---\nbody",
     "w/.agents/skills/badname/SKILL.md": skill("bad name!", "x"),
-    "w/.agents/skills/big/SKILL.md": skill("big", "x", "y".repeat(300 * 1024)),
+    "w/.agents/skills/big/SKILL.md": skill("big", "listed, not loadable", "y".repeat(300 * 1024)),
+    "w/.agents/skills/longhead/SKILL.md": `---\nname: longhead\n${"#\n".repeat(5000)}description: x\n---\n`,
     "w/.agents/skills/binary/SKILL.md": "---\nname: binary\ndescription: x\n---\n\u0000",
     "secret/SKILL.md": skill("stolen", "outside the project"),
   });
@@ -60,13 +61,15 @@ Deno.test("malformed, oversized and escaping SKILL.md files are skipped with a r
   const skipped = new Map<string, string>();
   try {
     const found = await discoverSkills(join(root, "w"), { onSkip: (path, why) => skipped.set(path, why) });
-    assertEquals(found.map((s) => s.name), ["ok"]);
+    assertEquals(found.map((s) => s.name), ["big", "ok"]);
+    assertEquals(await loadSkill(found[1]), "Do it.");
+    assertEquals(await loadSkill(found[0]), { error: 'the skill "big" is larger than 262144 bytes' });
     const why = (name: string) => skipped.get(join(root, "w/.agents/skills", name, "SKILL.md")) ?? "";
     assert(why("nohead").includes("front-matter"), why("nohead"));
     assert(why("noname").includes("no name"), why("noname"));
     assert(why("nodesc").includes("no description"), why("nodesc"));
     assert(why("badname").includes("bad name!"), why("badname"));
-    assert(why("big").includes("larger than"), why("big"));
+    assert(why("longhead").includes("first 8192 bytes"), why("longhead"));
     assertEquals(why("binary"), "binary");
     assert(why("escape").includes("links outside"), why("escape"));
     assertEquals(
@@ -107,7 +110,7 @@ Deno.test("the header: quoted and folded values, CRLF, unknown keys; the body is
 Deno.test("the prompt's list is one line per skill", () => {
   assertEquals(formatSkillList([]), null);
   assertEquals(
-    formatSkillList([{ name: "a", description: "one\ntwo", path: "/s/a/SKILL.md", body: "" }]),
+    formatSkillList([{ name: "a", description: "one\ntwo", path: "/s/a/SKILL.md", within: "/s" }]),
     "- a: one two (/s/a/SKILL.md)",
   );
 });

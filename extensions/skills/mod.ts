@@ -10,7 +10,7 @@ import type { ExtensionContext } from "../../src/kernel/mod.ts";
 import { defineTool, fail } from "../../src/sdk/tool.ts";
 import { protectedPaths } from "../system-prompt/files.ts";
 import { SystemPromptKey } from "../system-prompt/api.ts";
-import { type DiscoverOptions, discoverSkills, formatSkillList } from "./discover.ts";
+import { type DiscoverOptions, discoverSkills, formatSkillList, loadSkill } from "./discover.ts";
 
 export { manifest } from "./manifest.ts";
 
@@ -57,7 +57,9 @@ export function activate(ctx: ExtensionContext): void {
         const names = skills.map((s) => s.name).join(", ") || "none";
         fail(`no skill named "${name}"; available: ${names}`);
       }
-      return `Skill "${skill.name}" (${skill.path})\n\n${skill.body}`;
+      const body = await loadSkill(skill, options);
+      if (typeof body !== "string") fail(body.error);
+      return `Skill "${skill.name}" (${skill.path})\n\n${body}`;
     },
   }));
 }
