@@ -14,6 +14,9 @@ import { SHELL_ENV_NAMES } from "../extensions/tool-shell/env_names.ts";
 import { manifest as shellManifest } from "../extensions/tool-shell/manifest.ts";
 import * as surfaceRegistry from "../extensions/surface-registry/mod.ts";
 import { SurfaceRegistryKey } from "../extensions/surface-registry/api.ts";
+import * as readFile from "../extensions/tool-read-file/mod.ts";
+import * as writeFile from "../extensions/tool-write-file/mod.ts";
+import * as editFile from "../extensions/tool-edit-file/mod.ts";
 
 const KEY = "sk-audit-test-key-1234";
 
@@ -373,4 +376,114 @@ Deno.test("a working directory inside the daemon's data directory is refused whe
     await Deno.remove(root, { recursive: true });
     await Deno.remove(daemon.dataDir, { recursive: true }).catch(() => {});
   }
+});
+
+/** The file tools in process (as tools_test does), a cwd holding the protected data dir, and a caller. */
+async function fileTools() {
+  const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "dispatch-race-" }));
+  const cwd = join(root, "work");
+  const dataDir = join(cwd, ".dispatch");
+  await Deno.mkdir(dataDir, { recursive: true });
+  await Deno.writeTextFile(join(dataDir, "db.sqlite"), "TOPSECRET database\n");
+  await Deno.writeTextFile(join(root, "outside.txt"), "TOPSECRET outside\n");
+  const host = new ExtensionHost({
+    sink: { write() {} },
+    config: { DISPATCH_PROTECTED_PATHS: JSON.stringify([dataDir, join(cwd, ".env")]) },
+  });
+  await host.boot(
+    [readFile, writeFile, editFile].map((m) => ({ manifest: m.manifest, activate: m.activate })),
+  );
+  const call = async (name: string, input: unknown) => {
+    const tool = host.tools.list().find((t) => t.spec.name === name)!;
+    const parsed = tool.parse(input);
+    assert(parsed.ok);
+    const result = await tool.execute(parsed.value, {
+      signal: new AbortController().signal,
+      conversationId: "c1",
+      turnId: "t1",
+      toolCallId: "call1",
+      cwd,
+      emitOutput: () => {},
+    });
+    return { content: result.content, isError: !!result.isError };
+  };
+  return {
+    root,
+    cwd,
+    call,
+    async close() {
+      await host.shutdown();
+      await Deno.remove(root, { recursive: true });
+    },
+  };
+}
+
+Deno.test("the file tools refuse a file with more than one hard link", async () => {
+  const f = await fileTools();
+  try {
+    await Deno.link(join(f.root, "outside.txt"), join(f.cwd, "alias.txt"));
+    await Deno.link(join(f.cwd, ".dispatch", "db.sqlite"), join(f.cwd, "db-alias"));
+    await Deno.writeTextFile(join(f.cwd, "mine.txt"), "harmless\n");
+    await Deno.link(join(f.cwd, "mine.txt"), join(f.cwd, "mine-too.txt"));
+    for (const path of ["alias.txt", "db-alias", "mine.txt", "mine-too.txt"]) {
+      for (
+        const [tool, input] of [
+          ["read_file", { path }],
+          ["write_file", { path, content: "overwritten", overwrite: true }],
+          ["edit_file", { path, oldString: "TOPSECRET", newString: "changed" }],
+        ] as const
+      ) {
+        const out = await f.call(tool, input);
+        assert(out.isError, `${tool} ${path}: ${out.content}`);
+        assert(!out.content.includes("TOPSECRET"), out.content);
+        assertMatch(out.content, /hard link|protected path/, `${tool} ${path}`);
+      }
+    }
+    assertEquals(await Deno.readTextFile(join(f.root, "outside.txt")), "TOPSECRET outside\n");
+    assertEquals(await Deno.readTextFile(join(f.cwd, "mine.txt")), "harmless\n");
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("read_file against a symlink-swap race for 2 s leaks nothing", async () => {
+  const f = await fileTools();
+  // `d` flips between a real folder holding a harmless db.sqlite and a link to the data directory, as fast
+  // as another process can rename: read_file("d/db.sqlite") checks the folder, then opens the file.
+  await Deno.mkdir(join(f.cwd, "d"));
+  await Deno.writeTextFile(join(f.cwd, "d", "db.sqlite"), "harmless\n");
+  const swapper = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `const d = "d", away = "d.real";
+       for (;;) {
+         Deno.renameSync(d, away);
+         Deno.symlinkSync(".dispatch", d);
+         Deno.removeSync(d);
+         Deno.renameSync(away, d);
+       }`,
+    ],
+    cwd: f.cwd,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const seen = { harmless: 0, refused: 0, leaked: 0 };
+  try {
+    const until = Date.now() + 2000;
+    while (Date.now() < until) {
+      const out = await f.call("read_file", { path: "d/db.sqlite" }).catch((error) => ({
+        content: String(error),
+        isError: true,
+      }));
+      if (out.content.includes("TOPSECRET")) seen.leaked++;
+      else if (!out.isError && out.content.includes("harmless")) seen.harmless++;
+      else seen.refused++;
+    }
+  } finally {
+    swapper.kill("SIGKILL");
+    await swapper.output();
+    await f.close();
+  }
+  assertEquals(seen.leaked, 0, JSON.stringify(seen));
+  assert(seen.harmless > 0 && seen.refused > 0, `the race ran both ways: ${JSON.stringify(seen)}`);
 });

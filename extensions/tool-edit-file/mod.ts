@@ -30,7 +30,8 @@ export function activate(ctx: ExtensionContext): void {
           } limit`,
         );
       }
-      const bytes = await Deno.readFile(target.path);
+      const { bytes, info } = await ws.readFile(target, MAX_TEXT_FILE_BYTES);
+      if (info.size > MAX_TEXT_FILE_BYTES) fail(`${name} grew over edit_file's limit while being opened`);
       let text: string;
       try {
         if (looksBinary(bytes.subarray(0, SNIFF_BYTES))) throw new Error("binary");

@@ -31,12 +31,20 @@ export function activate(ctx: ExtensionContext): void {
       const limit = input.limit ?? DEFAULT_LIMIT;
       if (target.info.isDirectory) return await listFolder(target, offset, limit);
       if (!target.info.isFile) fail(`${input.path} is not a regular file or folder`);
-      return await readText(target, target.info, offset, limit);
+      // Read through one handle checked after opening, not by path: the path may be swapped meanwhile.
+      const { bytes, info } = await ws.readFile(target, MAX_TEXT_FILE_BYTES);
+      return readText(target, bytes, info, offset, limit);
     },
   }));
 }
 
-async function readText(target: ResolvedPath, info: Deno.FileInfo, offset: number, limit: number) {
+function readText(
+  target: ResolvedPath,
+  bytes: Uint8Array,
+  info: Deno.FileInfo,
+  offset: number,
+  limit: number,
+) {
   const name = target.display;
   if (info.size > MAX_TEXT_FILE_BYTES) {
     fail(
@@ -45,7 +53,6 @@ async function readText(target: ResolvedPath, info: Deno.FileInfo, offset: numbe
         "or search it with grep via run_shell.",
     );
   }
-  const bytes = await Deno.readFile(target.path);
   if (looksBinary(bytes.subarray(0, SNIFF_BYTES))) {
     fail(`${name} looks like a binary file (${formatBytes(bytes.length)}); read_file only shows text`);
   }

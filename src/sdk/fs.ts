@@ -10,7 +10,7 @@ export interface AtomicWriteOptions {
 }
 
 /**
- * Writes `data` to `path` atomically. The target's folder must exist. Replacing gives the file a new inode
+ * Writes `data` to `path` (a real path: no symbolic links in it) atomically. The target's folder must exist. Replacing gives the file a new inode
  * (hard links to the old one keep the old content) and the writer's ownership.
  */
 export async function atomicWrite(path: string, data: Uint8Array, opts: AtomicWriteOptions): Promise<void> {
@@ -26,6 +26,14 @@ export async function atomicWrite(path: string, data: Uint8Array, opts: AtomicWr
       file.close();
     }
     if (opts.mode !== undefined) await Deno.chmod(tmp, opts.mode & 0o7777);
+    // `path` is a real path: a folder swapped for a link since the caller checked it would send the rename
+    // elsewhere. This narrows that race to the rename itself; it cannot close it (no renameat in Deno).
+    const folder = dirname(path);
+    if ((await Deno.realPath(folder).catch(() => undefined)) !== folder) {
+      throw new Error(
+        `the folder ${folder} changed (a symbolic link swapped in?) while writing; nothing written`,
+      );
+    }
     if (opts.overwrite) {
       await Deno.rename(tmp, path);
     } else {

@@ -10,8 +10,11 @@
 // path, and a dangling link's target) is outside the working directory's real path, or (c) its lexical or
 // real path is, or lies below, a protected path (taken both as given and through realPath), or it is the
 // same file (device + inode) as a protected file or a file directly inside a protected folder (hard links).
-// Checks happen before the file is opened; a process racing the tool (swapping a folder for a link between
-// check and use) is out of scope.
+// A regular file with more than one hard link is refused outright. Checks happen before the file is opened;
+// `readFile` checks the opened handle again (device + inode against the path's, real path unchanged), so a
+// link swapped in between check and read is refused. A write still renames by path: a folder swapped for a
+// link between the last check and the rename is out of reach of an in-process check (the tools' bubblewrap
+// view, where the protected paths are absent, closes that).
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { isInside, parseProtectedPaths } from "./roots.ts";
 import { fail } from "./tool.ts";
@@ -149,7 +152,51 @@ export class Workspace {
       throw error;
     });
     if (info && this.protection.coversFile(info)) fail(protectedMessage(input));
+    if (info?.isFile && (info.nlink ?? 1) > 1) fail(hardLinkMessage(input, info.nlink!));
     return { input, path: real, display: this.display(real), info };
+  }
+
+  /**
+   * A resolved regular file's bytes (at most `maxBytes`), read through one handle that is checked after it
+   * was opened: the opened file must be what the resolved path names now (same device and inode, the path's
+   * real path unchanged), a single-link file, and no protected file. So a symbolic link swapped in between
+   * `resolve` and the open (to .env, say) is refused instead of read. Returns the opened file's stat too.
+   */
+  async readFile(
+    target: ResolvedPath,
+    maxBytes = Infinity,
+  ): Promise<{ bytes: Uint8Array; info: Deno.FileInfo }> {
+    const file = await Deno.open(target.path, { read: true }).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) fail(`${target.input} does not exist (any more)`);
+      throw error;
+    });
+    try {
+      const info = await file.stat();
+      await this.#checkOpened(target, info);
+      if (info.size > maxBytes) return { bytes: new Uint8Array(), info };
+      const bytes = new Uint8Array(await new Response(file.readable).arrayBuffer());
+      return { bytes, info };
+    } finally {
+      try {
+        file.close();
+      } catch {
+        // closed by the readable stream reaching its end
+      }
+    }
+  }
+
+  async #checkOpened(target: ResolvedPath, opened: Deno.FileInfo): Promise<void> {
+    if (this.protection.coversFile(opened)) fail(protectedMessage(target.input));
+    if (!opened.isFile) fail(`${target.input} is not a regular file`);
+    if ((opened.nlink ?? 1) > 1) fail(hardLinkMessage(target.input, opened.nlink!));
+    const now = await Deno.realPath(target.path).catch(() => undefined);
+    const named = now === target.path ? await Deno.stat(target.path).catch(() => undefined) : undefined;
+    if (!named || named.dev !== opened.dev || named.ino !== opened.ino) {
+      fail(
+        `${target.input} changed while it was being opened (a symbolic link or file swapped in); refused. ` +
+          "Try again once nothing else is changing it",
+      );
+    }
   }
 
   /** True when an absolute real path must not be touched (walkers use this on every entry). */
@@ -183,6 +230,8 @@ export class Workspace {
       link = await Deno.readLink(candidate);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return candidate;
+      // lstat said link, readlink found something else: another process is swapping it right now.
+      if (error instanceof TypeError) fail(`path "${path}" changed while it was being checked; refused`);
       throw error;
     }
     // A dangling link: where a write would land is its target.
@@ -197,6 +246,12 @@ export class Workspace {
 export function slashedRelative(from: string, to: string): string {
   const rel = relative(from, to);
   return sep === "/" ? rel : rel.split(sep).join("/");
+}
+
+function hardLinkMessage(input: string, links: number): string {
+  return `path "${input}" is a file with ${links} hard links; the file tools refuse those, because another ` +
+    "name of the same file may lie outside the working directory or be one of the daemon's own files. " +
+    "Copy it (run_shell cp) and work on the copy";
 }
 
 function protectedMessage(input: string): string {
