@@ -4,8 +4,7 @@
 // Core (in-process): its prepare-step hook receives the whole step plan, tool handles (functions) included,
 // which cannot cross a sandbox's message bridge, and it quotes AGENTS.md from every folder above the cwd, which
 // no workspace-root permission covers. What it reads is confined instead (files.ts).
-import { PrepareStepHook, type StepPlan } from "../../src/kernel/mod.ts";
-import { type ExtensionContext, StorageKey } from "../../src/kernel/mod.ts";
+import { type ExtensionContext, PrepareStepHook, type StepPlan, StorageKey } from "../../src/kernel/mod.ts";
 import { systemPromptRoutes } from "../../src/contract/system_prompt_routes.ts";
 import { ConversationStoreKey } from "../conversation-store/api.ts";
 import { OrchestratorKey } from "../session-orchestrator/api.ts";
