@@ -247,6 +247,14 @@ Deno.test("install.sh stages the program, unit, env file and folders; reinstall 
       assertEquals(twice.code, 0, twice.stderr);
     });
 
+    await t.step("compile says in one line when DENORT_BIN is wrong", async () => {
+      const r = await run(DENO, ["run", "--allow-all", "build/compile.ts", "--output", `${tmp}/c/dispatch`], {
+        cwd: ROOT,
+        env: { DENORT_BIN: `${tmp}/no-such-denort` },
+      });
+      oneLine(r, /^dispatch build: DENORT_BIN=.*no-such-denort is not a file; point it at the denort \d/);
+    });
+
     await t.step("refusals: an unknown option, not root, no systemd", async () => {
       oneLine(await run("sh", [INSTALL, "--bogus"], { env }), /^install\.sh: unknown option --bogus/);
       oneLine(
