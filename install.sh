@@ -3,7 +3,7 @@
 #
 #   sudo ./install.sh              build (deno compile where its runtime download works, else the bundle),
 #                                  install, enable, start (an upgrade is the same command)
-#   sudo ./install.sh --no-build   install what dist/ already holds
+#   sudo ./install.sh --no-build   install what dist/ already holds (the executable if built, else the bundle)
 #   sudo ./install.sh --uninstall  stop, disable, remove the program and the unit; config, data and logs stay
 #
 # Packagers: DESTDIR=/stage stages the files (no user, no systemctl, no package installs, no chown) and
@@ -33,7 +33,7 @@ for arg in "$@"; do
   --no-build) BUILD=0 ;;
   --uninstall) UNINSTALL=1 ;;
   -h | --help)
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *) die "unknown option $arg (see $0 --help)" ;;
