@@ -33,7 +33,7 @@ for arg in "$@"; do
   --no-build) BUILD=0 ;;
   --uninstall) UNINSTALL=1 ;;
   -h | --help)
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *) die "unknown option $arg (see $0 --help)" ;;
