@@ -5,22 +5,11 @@ import { assert, assertEquals } from "./assert.ts";
 import { startFakeProvider, text } from "./fake_provider.ts";
 import { readNdjson, startDaemon } from "./daemon.ts";
 import { routes } from "../src/contract/http.ts";
+import { prng } from "./prng.ts";
 
 const SEED = 0x5eed_2026;
 const COUNT = 400;
 const PARALLEL = 8;
-
-/** mulberry32: small, fast, deterministic. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface FuzzRequest {
   method: string;
