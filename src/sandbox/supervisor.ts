@@ -111,12 +111,7 @@ export class SandboxSupervisor {
     if (this.#session?.state === "running") return Promise.resolve(this.#session);
     if (this.#starting) return this.#starting;
     if (this.#closed) return Promise.reject(this.#notRunning());
-    const wait = this.#notBefore - Date.now();
-    if (wait > 0) {
-      return Promise.reject(
-        new Error(`${this.#notRunning().message}; restarting in ${Math.ceil(wait / 1000)} s`),
-      );
-    }
+    if (this.#notBefore > Date.now()) return Promise.reject(this.#notRunning());
     const session = new SandboxSession(this.ctx, this.opts, this.#owner());
     this.#state = "starting";
     this.#starts++;
@@ -195,8 +190,10 @@ export class SandboxSupervisor {
   }
 
   #notRunning(): Error {
+    const wait = this.#notBefore - Date.now();
+    const when = wait > 0 && !this.#closed ? `; restarting in ${Math.ceil(wait / 1000)} s` : "";
     return new Error(
-      `sandboxed extension ${this.ctx.manifest.id} is not running (${this.#why || this.#state})`,
+      `sandboxed extension ${this.ctx.manifest.id} is not running (${this.#why || this.#state})${when}`,
     );
   }
 
