@@ -83,7 +83,11 @@ export class Registry implements SurfaceRegistry {
           `"${HANDLER_SERVICE_PREFIX}${owner}"`,
       );
     }
-    if (this.#surfaces.has(c.id)) {
+    const taken = this.#surfaces.get(c.id);
+    // An extension contributing again what it already owns (a sandbox restarted after a crash, which never
+    // withdrew) replaces it; anyone else's id stays taken.
+    if (taken && owner !== undefined && taken.owner === owner) this.withdraw(c.id);
+    else if (taken) {
       throw conflict(
         "surface_exists",
         `surface ${c.id} is already contributed; withdraw it first to replace it`,

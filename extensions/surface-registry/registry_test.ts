@@ -145,3 +145,46 @@ Deno.test("actions go to the attached handler, or to the service the contributio
 Deno.test("the todo extension's copy of the registry key names the same service", () => {
   assertEquals(TodoSideKey.id, SurfaceRegistryKey.id);
 });
+
+Deno.test("each extension's view: its own surfaces only; contributing its own id again replaces it", async () => {
+  const { registry } = setup();
+  const mine = registry.viewFor("ext-a");
+  const theirs = registry.viewFor("ext-b");
+  mine.contribute({ id: "a", region: "side", title: "A", fields: [stat("a0")] });
+  const ran: string[] = [];
+  mine.attach("a", { invoke: ({ actionId }) => ran.push(actionId) });
+  for (
+    const attempt of [
+      () => theirs.update("a", [stat("spoofed")]),
+      () => theirs.withdraw("a"),
+      () => theirs.forget("a", "c1"),
+      () => theirs.attach("a", {}),
+    ]
+  ) {
+    const error = assertThrows(attempt);
+    assert(error instanceof DispatchError && error.code === "foreign_surface", String(error));
+  }
+  await assertRejects(
+    () => theirs.invoke({ surfaceId: "a", actionId: "go" }),
+    /contributed by ext-a, not ext-b/,
+  );
+  await assertRejects(() => theirs.spec("a"), /contributed by ext-a/);
+  await assertRejects(() => theirs.refresh("a"), /contributed by ext-a/);
+  assertThrows(
+    () => theirs.contribute({ id: "a", region: "side", title: "Mine now" }),
+    /already contributed/,
+  );
+  assertThrows(
+    () => theirs.contribute({ id: "b", region: "side", title: "B", handlerService: "surface-handler:ext-a" }),
+    /is not ext-b's/,
+  );
+  assertEquals(theirs.catalog().map((e) => e.id), ["a"], "the catalog lists every surface");
+  assertEquals(await mine.invoke({ surfaceId: "a", actionId: "go" }), 1);
+  assertEquals(ran, ["go"]);
+  // Restarted after a crash, ext-a contributes again: its old surface is replaced, not refused.
+  mine.contribute({ id: "a", region: "top", title: "A again" });
+  assertEquals(registry.catalog(), [{ id: "a", region: "top", title: "A again", scope: "global" }]);
+  theirs.withdraw("missing"); // withdrawing nothing is still a no-op
+  mine.withdraw("a");
+  assertEquals(registry.catalog(), []);
+});
