@@ -1,21 +1,24 @@
 // Benchmarks: what the daemon adds on top of the provider. Every figure is a ratio or a difference against the
-// fake provider answered directly, on this machine, so the numbers travel. `deno task bench [--turns N]`.
+// fake provider answered directly, in the same run on this machine, so the numbers travel. The targets are
+// issue 10's. `deno task bench [--quick]` (quick: smaller counts, for a smoke run; the figures are not the
+// targets' then).
 import { parseArgs } from "node:util";
 import { startFakeProvider, text } from "../tests/fake_provider.ts";
 import { startDaemon } from "../tests/daemon.ts";
 import { createOpenAICompatProvider } from "../extensions/provider-openai-compat/openai_stream.ts";
-import { openSqlite } from "../extensions/storage-sqlite/mod.ts";
-import { openConversationStore } from "../extensions/conversation-store/store.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: { turns: { type: "string", default: "40" }, concurrent: { type: "string", default: "20" } },
-});
-const TURNS = Number(values.turns);
-const CONCURRENT = Number(values.concurrent);
+const { values } = parseArgs({ args: Deno.args, options: { quick: { type: "boolean", default: false } } });
+const Q = values.quick;
+const SHORT_TURNS = Q ? 20 : 60;
+const LONG_DELTAS = Q ? 2_000 : 20_000;
+const CONVERSATIONS = Q ? 10 : 100;
+const CONV_DELTAS = 2_000;
+const HISTORY_TURNS = Q ? 100 : 1_000;
+const PAGE = 100;
 
 const fake = await startFakeProvider();
 const deltas = (n: number) => Array.from({ length: n }, (_, i) => text(`w${i} `));
+const joined = (n: number) => Array.from({ length: n }, (_, i) => `w${i} `).join("");
 
 /** One streamed completion straight from the fake provider, read to the end. */
 async function direct(
@@ -33,7 +36,20 @@ async function direct(
   return performance.now() - t0;
 }
 
-async function turn(url: string, steps: ReturnType<typeof text>[], conversationId?: string): Promise<number> {
+interface TurnRead {
+  ms: number;
+  text: string;
+  lines: number;
+  /** Every NDJSON line's eventSeq was above the one before (true when lines carry none: older builds). */
+  ordered: boolean;
+}
+
+/** One turn through the daemon's `POST /chat`, read to the end; checked after the clock stops. */
+async function turn(
+  url: string,
+  steps: ReturnType<typeof text>[],
+  conversationId?: string,
+): Promise<TurnRead> {
   fake.script(steps);
   const t0 = performance.now();
   const res = await fetch(new URL("/chat", url), {
@@ -41,16 +57,29 @@ async function turn(url: string, steps: ReturnType<typeof text>[], conversationI
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ message: "hi", conversationId }),
   });
-  await res.text();
-  return performance.now() - t0;
+  const body = await res.text();
+  const ms = performance.now() - t0;
+  let out = "";
+  let last = 0;
+  let ordered = true;
+  const lines = body.split("\n").filter((l) => l);
+  for (const line of lines) {
+    const e = JSON.parse(line);
+    if (e.type === "text-delta") out += e.delta;
+    if (typeof e.eventSeq === "number") {
+      if (e.eventSeq <= last) ordered = false;
+      last = e.eventSeq;
+    }
+  }
+  return { ms, text: out, lines: lines.length, ordered };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const p95 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.95)];
 const rssMb = async (pid: number) => {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
   return Number(status.match(/VmRSS:\s+(\d+)/)![1]) / 1024;
 };
+const f = (x: number, d = 1) => x.toFixed(d);
 
 const t0 = performance.now();
 const daemon = await startDaemon({
@@ -71,79 +100,135 @@ for (let i = 0; i < 30; i++) {
   await turn(daemon.url, deltas(5));
 }
 
-const rows: string[][] = [];
+type Row = [string, string, string, string, string, string];
+const rows: Row[] = [];
+const verdict = (ok: boolean) => (ok ? "met" : "**missed**");
+
+// ---- one-line turn: request → done, median
 const directShort: number[] = [];
 const daemonShort: number[] = [];
-for (let i = 0; i < TURNS; i++) {
-  directShort.push(await direct(deltas(5)));
-  daemonShort.push(await turn(daemon.url, deltas(5)));
+for (let i = 0; i < SHORT_TURNS; i++) {
+  directShort.push(await direct([text("ok")]));
+  daemonShort.push((await turn(daemon.url, [text("ok")])).ms);
 }
+const shortOver = median(daemonShort) - median(directShort);
 rows.push([
-  `short turn (5 deltas) x${TURNS}`,
-  median(directShort).toFixed(2),
-  median(daemonShort).toFixed(2),
-  `+${(median(daemonShort) - median(directShort)).toFixed(2)} ms`,
-  (median(daemonShort) / median(directShort)).toFixed(2),
+  `one-line turn, median of ${SHORT_TURNS}`,
+  `${f(median(directShort), 2)} ms`,
+  `${f(median(daemonShort), 2)} ms`,
+  `+${f(shortOver, 2)} ms`,
+  "≤ +1.5 ms",
+  verdict(shortOver <= 1.5),
 ]);
 
-// A long history: 50 turns in one conversation, then the 51st is measured against a direct request carrying
-// a prompt of the same shape (50 user/assistant pairs plus the new message).
-const longId = "bench-long-history";
-for (let i = 0; i < 50; i++) await turn(daemon.url, deltas(20), longId);
-const reply20 = deltas(20).map((d) => (d as { text: string }).text).join("");
-const longPrompt = Array.from({ length: 50 }, () => [
-  { role: "user", content: "hi" },
-  { role: "assistant", content: reply20 },
-]).flat().concat({ role: "user", content: "hi" });
-const longTimes: number[] = [];
-const directLong: number[] = [];
-for (let i = 0; i < 10; i++) {
-  directLong.push(await direct(deltas(5), longPrompt));
-  longTimes.push(await turn(daemon.url, deltas(5), longId));
-}
+// ---- one long reply: deltas per second to the client
+const directLong = await direct(deltas(LONG_DELTAS));
+const longRead = await turn(daemon.url, deltas(LONG_DELTAS));
+const longOk = longRead.text === joined(LONG_DELTAS) && longRead.ordered;
+const longRatio = directLong / longRead.ms;
 rows.push([
-  "turn on a 50-turn history x10",
-  median(directLong).toFixed(2),
-  median(longTimes).toFixed(2),
-  `+${(median(longTimes) - median(directLong)).toFixed(2)} ms`,
-  (median(longTimes) / median(directLong)).toFixed(2),
+  `one ${LONG_DELTAS}-delta reply, deltas/s${longOk ? "" : " (TEXT WRONG)"}`,
+  `${Math.round(LONG_DELTAS / (directLong / 1000))}`,
+  `${Math.round(LONG_DELTAS / (longRead.ms / 1000))}`,
+  `${f(longRatio * 100, 0)}% of direct`,
+  "≥ 50%",
+  verdict(longRatio >= 0.5 && longOk),
 ]);
 
-// Streaming rate: one reply of 2000 deltas.
-const directStream = await direct(deltas(2000));
-const daemonStream = await turn(daemon.url, deltas(2000));
-rows.push([
-  "stream 2000 deltas",
-  directStream.toFixed(1),
-  daemonStream.toFixed(1),
-  `${Math.round(2000 / (daemonStream / 1000))} deltas/s`,
-  (daemonStream / directStream).toFixed(2),
-]);
-
-// Many conversations at once.
+// ---- many conversations at once: every event in order, wall time
 let t = performance.now();
-await Promise.all(Array.from({ length: CONCURRENT }, () => direct(deltas(50))));
+await Promise.all(Array.from({ length: CONVERSATIONS }, () => direct(deltas(CONV_DELTAS))));
 const directConcurrent = performance.now() - t;
 t = performance.now();
-await Promise.all(Array.from({ length: CONCURRENT }, () => turn(daemon.url, deltas(50))));
+const reads = await Promise.all(
+  Array.from({ length: CONVERSATIONS }, () => turn(daemon.url, deltas(CONV_DELTAS))),
+);
 const daemonConcurrent = performance.now() - t;
+const allInOrder = reads.every((r) => r.text === joined(CONV_DELTAS) && r.ordered);
+const concRatio = daemonConcurrent / directConcurrent;
 rows.push([
-  `${CONCURRENT} concurrent turns (50 deltas)`,
-  directConcurrent.toFixed(1),
-  daemonConcurrent.toFixed(1),
-  `+${(daemonConcurrent - directConcurrent).toFixed(1)} ms`,
-  (daemonConcurrent / directConcurrent).toFixed(2),
+  `${CONVERSATIONS} conversations × ${CONV_DELTAS} deltas at once, wall${allInOrder ? "" : " (EVENTS LOST)"}`,
+  `${f(directConcurrent, 0)} ms`,
+  `${f(daemonConcurrent, 0)} ms`,
+  `${f(concRatio, 2)}×, ${allInOrder ? "all in order" : "NOT all in order"}`,
+  "≤ 3×",
+  verdict(concRatio <= 3 && allInOrder),
 ]);
 const loadedRss = await rssMb(daemon.child.pid);
+rows.push([
+  `RSS after the ${CONVERSATIONS}-conversation run`,
+  "–",
+  `${f(loadedRss)} MB (idle ${f(idleRss)})`,
+  `+${f(loadedRss - idleRss)} MB`,
+  "≤ +100 MB",
+  verdict(loadedRss - idleRss <= 100),
+]);
+
+// ---- one conversation of many turns: the late turn against the early one, and the history route on it
+const longId = "bench-many-turns";
+const early: number[] = [];
+const late: number[] = [];
+for (let i = 1; i <= HISTORY_TURNS; i++) {
+  const { ms } = await turn(daemon.url, deltas(5), longId);
+  if (i <= 10) early.push(ms);
+  if (i > HISTORY_TURNS - 10) late.push(ms);
+}
+// The same prompts sent directly: what the provider itself adds as the history grows.
+const reply5 = joined(5);
+const promptOf = (turns: number) =>
+  Array.from({ length: turns - 1 }, () => [
+    { role: "user", content: "hi" },
+    { role: "assistant", content: reply5 },
+  ]).flat().concat({ role: "user", content: "hi" });
+const directEarly: number[] = [];
+const directLate: number[] = [];
+for (let i = 0; i < 10; i++) {
+  directEarly.push(await direct(deltas(5), promptOf(1 + i)));
+  directLate.push(await direct(deltas(5), promptOf(HISTORY_TURNS - 9 + i)));
+}
+const lateRatio = median(late) / median(early);
+rows.push([
+  `turn ${HISTORY_TURNS} against turn 1 of one conversation (medians of 10)`,
+  `${f(median(directEarly), 2)} → ${f(median(directLate), 2)} ms (${
+    f(median(directLate) / median(directEarly), 2)
+  }×)`,
+  `${f(median(early), 2)} → ${f(median(late), 2)} ms`,
+  `${f(lateRatio, 2)}×`,
+  "≤ 1.2×",
+  verdict(lateRatio <= 1.2),
+]);
+const pageTimes: number[] = [];
+let pageChunks = 0;
+for (let i = 0; i < 20; i++) {
+  const t = performance.now();
+  const res = await daemon.fetch(`/conversations/${longId}?limit=${PAGE}`);
+  const body = await res.json();
+  pageTimes.push(performance.now() - t);
+  pageChunks = body.chunks.length;
+}
+rows.push([
+  `GET /conversations/:id of ${HISTORY_TURNS} turns, newest page (limit ${PAGE}: ${pageChunks} chunks)`,
+  "–",
+  `${f(median(pageTimes), 2)} ms`,
+  "–",
+  "< 50 ms",
+  verdict(median(pageTimes) < 50),
+]);
+const fullTimes: number[] = [];
+let fullChunks = 0;
+for (let i = 0; i < 5; i++) {
+  const t = performance.now();
+  const body = await (await daemon.fetch(`/conversations/${longId}`)).json();
+  fullTimes.push(performance.now() - t);
+  fullChunks = body.chunks.length;
+}
 
 await daemon.stop();
 
-// Two parts of the overhead, measured in-process: the AI SDK's handling of one short streamed call, and one
-// stored event (a SQLite transaction that logs it and folds it into history).
+// The floor under the one-line turn and the long reply: the AI SDK's own handling, measured in-process.
 const provider = createOpenAICompatProvider({ id: "bench", baseUrl: fake.baseUrl, apiKey: "sk-bench" });
-const sdkTimes: number[] = [];
-for (let i = 0; i < TURNS + 20; i++) {
-  fake.script(deltas(5));
+const drain = async (steps: ReturnType<typeof text>[]) => {
+  fake.script(steps);
   const t = performance.now();
   for await (
     const _ of provider.stream(
@@ -153,19 +238,14 @@ for (let i = 0; i < TURNS + 20; i++) {
   ) {
     // drain
   }
-  if (i >= 20) sdkTimes.push(performance.now() - t);
+  return performance.now() - t;
+};
+const sdkShort: number[] = [];
+for (let i = 0; i < SHORT_TURNS + 20; i++) {
+  const ms = await drain([text("ok")]);
+  if (i >= 20) sdkShort.push(ms);
 }
-const dbDir = await Deno.makeTempDir({ prefix: "dispatch-bench-" });
-const { store } = openConversationStore(openSqlite(`${dbDir}/conversations.sqlite`));
-const conversation = store.create({});
-store.beginTurn(conversation.id, "t1", "m");
-const EVENTS = 2000;
-const storeStart = performance.now();
-for (let i = 0; i < EVENTS; i++) {
-  store.appendEvent({ type: "text-delta", conversationId: conversation.id, turnId: "t1", delta: `w${i} ` });
-}
-const perEventUs = ((performance.now() - storeStart) / EVENTS) * 1000;
-await Deno.remove(dbDir, { recursive: true });
+const sdkLong = await drain(deltas(LONG_DELTAS));
 await fake.close();
 
 const table = (head: string[], body: string[][]) => {
@@ -175,13 +255,17 @@ const table = (head: string[], body: string[][]) => {
     "\n",
   );
 };
-console.log(table(["case", "provider direct ms", "via daemon ms", "overhead", "ratio"], rows));
+console.log(table(["case", "provider direct", "via daemon", "daemon vs direct", "target", ""], rows));
 console.log();
 console.log(table(["measure", "value"], [
-  ["start-up to listening (subprocess)", `${startupMs.toFixed(0)} ms`],
-  ["idle RSS after start", `${idleRss.toFixed(1)} MB`],
-  ["RSS after the runs above", `${loadedRss.toFixed(1)} MB`],
-  ["p95 short turn via daemon", `${p95(daemonShort).toFixed(2)} ms`],
-  ["AI SDK, one short streamed call (in-process, median)", `${median(sdkTimes).toFixed(2)} ms`],
-  ["one stored event (in-process, mean of 2000 deltas)", `${perEventUs.toFixed(0)} µs`],
+  ["start-up to listening (subprocess)", `${f(startupMs, 0)} ms`],
+  ["idle RSS after start", `${f(idleRss)} MB`],
+  [`GET /conversations/:id, all ${fullChunks} chunks (median of 5)`, `${f(median(fullTimes), 1)} ms`],
+  ["AI SDK alone, one-line call (in-process, median)", `${f(median(sdkShort), 2)} ms`],
+  [
+    `AI SDK alone, ${LONG_DELTAS}-delta reply (in-process)`,
+    `${Math.round(LONG_DELTAS / (sdkLong / 1000))} deltas/s (${
+      f((directLong / sdkLong) * 100, 0)
+    }% of direct)`,
+  ],
 ]));

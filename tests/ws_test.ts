@@ -120,7 +120,7 @@ Deno.test("surfaces and chat over the WebSocket", async (t) => {
             { type: "chat.subscribe", conversationId: cid, allEvents: true },
             (f) => f.type === "chat.subscribed",
           );
-          assertEquals(subscribed.latestSeq, 0);
+          assertEquals(subscribed.latestEventSeq, 0);
 
           const todos = [
             { content: "Write the tests", status: "in_progress" },
@@ -146,9 +146,9 @@ Deno.test("surfaces and chat over the WebSocket", async (t) => {
           assertEquals(bTypes[0], "user-message");
           assert(bTypes.includes("step-complete"), bTypes.join(","));
           // Every frame has its seq: the follower's are 1..N without a gap, the sender's a subset in order.
-          const bSeqs = b.deltas(cid).map((f) => f.seq);
+          const bSeqs = b.deltas(cid).map((f) => f.eventSeq);
           assertEquals(bSeqs, bSeqs.map((_, i) => i + 1));
-          const aSeqs = a.deltas(cid).map((f) => f.seq);
+          const aSeqs = a.deltas(cid).map((f) => f.eventSeq);
           assert(aSeqs.every((s, i) => i === 0 || s > aSeqs[i - 1]) && aSeqs.every((s) => bSeqs.includes(s)));
           const said = b.deltas(cid).filter((f) => f.event.type === "text-delta").map((f) => f.event.delta)
             .join("");
@@ -274,13 +274,13 @@ Deno.test("surfaces and chat over the WebSocket", async (t) => {
           first.send({ type: "chat.send", conversationId: cid, message: "count", allEvents: true });
           await first.waitFor(() => first.deltas(cid).length >= 8);
           await first.close();
-          const lastSeq = first.deltas(cid).at(-1)!.seq as number;
+          const lastSeq = first.deltas(cid).at(-1)!.eventSeq as number;
           // Let the turn move on while nobody is connected.
-          await watcher.waitFor((f) => f.type === "chat.delta" && f.seq >= lastSeq + 4);
+          await watcher.waitFor((f) => f.type === "chat.delta" && f.eventSeq >= lastSeq + 4);
 
           second = await WsClient.connect(url);
           const subscribed = await second.request(
-            { type: "chat.subscribe", conversationId: cid, sinceSeq: lastSeq, allEvents: true },
+            { type: "chat.subscribe", conversationId: cid, sinceEventSeq: lastSeq, allEvents: true },
             (f) => f.type === "chat.subscribed",
           );
           await second.waitFor(sealed(cid));
@@ -288,12 +288,21 @@ Deno.test("surfaces and chat over the WebSocket", async (t) => {
 
           const all = watcher.deltas(cid);
           const replayed = second.deltas(cid);
-          assertEquals(replayed.map((f) => f.seq), all.filter((f) => f.seq > lastSeq).map((f) => f.seq));
-          assertEquals(replayed.map((f) => f.event), all.filter((f) => f.seq > lastSeq).map((f) => f.event));
-          assert(subscribed.latestSeq > lastSeq, "some events were missed and replayed from the store");
-          assert(subscribed.latestSeq < all.at(-1)!.seq, "and some arrived live after the replay");
+          assertEquals(
+            replayed.map((f) => f.eventSeq),
+            all.filter((f) => f.eventSeq > lastSeq).map((f) => f.eventSeq),
+          );
+          assertEquals(
+            replayed.map((f) => f.event),
+            all.filter((f) => f.eventSeq > lastSeq).map((f) => f.event),
+          );
+          assert(subscribed.latestEventSeq > lastSeq, "some events were missed and replayed from the store");
+          assert(subscribed.latestEventSeq < all.at(-1)!.eventSeq, "and some arrived live after the replay");
           // Before + after the gap = everything, once.
-          assertEquals([...first.deltas(cid), ...replayed].map((f) => f.seq), all.map((f) => f.seq));
+          assertEquals(
+            [...first.deltas(cid), ...replayed].map((f) => f.eventSeq),
+            all.map((f) => f.eventSeq),
+          );
         }).finally(() => second?.close());
       },
     );

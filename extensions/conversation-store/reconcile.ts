@@ -57,13 +57,27 @@ export function turnStatusForDone(reason: DoneReason): Exclude<TurnStatus, "runn
   }
 }
 
+/** Why a turn is closed by repair: said in its history as an error chunk. */
+export interface RepairReason {
+  message: string;
+  code: string;
+  /** The status of a turn that never logged its `done`. */
+  status: "interrupted" | "error";
+}
+const INTERRUPTED: RepairReason = {
+  message: INTERRUPTED_MESSAGE,
+  code: INTERRUPTED_CODE,
+  status: "interrupted",
+};
+
 export function reconcile(state: ReconcileState): Repairs {
-  const turns = state.runningTurns.map(repairTurn);
+  const turns = state.runningTurns.map((t) => repairTurn(t, INTERRUPTED));
   const idle = state.conversations.filter((c) => c.status === "active").map((c) => c.id);
   return { turns, idle };
 }
 
-function repairTurn(turn: RunningTurnState): TurnRepair {
+/** Closes one turn that cannot go on, for `reason`. */
+export function repairTurn(turn: RunningTurnState, reason: RepairReason): TurnRepair {
   const { conversationId, turnId } = turn;
   const ids = { conversationId, turnId };
   const endedAt = Math.max(turn.lastEventAt ?? turn.startedAt, turn.startedAt);
@@ -93,8 +107,8 @@ function repairTurn(turn: RunningTurnState): TurnRepair {
   if (done) {
     status = turnStatusForDone(done.reason);
   } else {
-    status = "interrupted";
-    events.push({ type: "error", ...ids, message: INTERRUPTED_MESSAGE, code: INTERRUPTED_CODE });
+    status = reason.status;
+    events.push({ type: "error", ...ids, message: reason.message, code: reason.code });
     events.push({ type: "done", ...ids, reason: "error", durationMs: endedAt - turn.startedAt });
   }
   const sealed = turn.events.at(-1)?.type === "turn-sealed";

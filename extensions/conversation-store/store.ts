@@ -1,6 +1,9 @@
-// ConversationStore on one SQL database. Every write is one short transaction; every statement is prepared
-// once (the storage caches them by text). History is folded from events as they are appended, so a crash
-// loses at most the event being written: partial streamed text is already in its chunk.
+// ConversationStore on one SQL database. Events of turns go through one writer with group commit: `append`
+// queues an event, and one transaction (on the next turn of the event loop) logs every event queued meanwhile,
+// across all conversations, and folds them into history; then the feed hands them to clients. So a client is
+// never shown an event that is not stored, and a process crash loses only events nobody was shown. Streamed
+// text stays in memory until its chunk closes and is written once, complete (chunks are immutable).
+import { setImmediate } from "node:timers";
 import {
   addUsage,
   type AgentEvent,
@@ -12,7 +15,6 @@ import {
   type Clock,
   describeZodError,
   type SqlDatabase,
-  type SqlValue,
   type StoredChunk,
   type Usage,
 } from "../../src/kernel/mod.ts";
@@ -22,33 +24,47 @@ import {
   type ConversationPatch,
   type ConversationStatus,
   type ConversationStore,
-  DEFAULT_WORKSPACE,
+  type EventCursor,
+  type FollowOptions,
   type HistoryQuery,
   InvalidInputError,
   type ListQuery,
-  NotFoundError,
+  StorageUnavailableError,
   type StoredEvent,
   type TurnRecord,
   type TurnStatus,
   type Workspace,
   type WorkspacePatch,
 } from "./api.ts";
-import { WORKSPACE_ID } from "../../src/contract/http.ts";
 import { migrate } from "./schema.ts";
-import { reconcile, type Repairs, type RunningTurnState } from "./reconcile.ts";
+import {
+  reconcile,
+  type RepairReason,
+  type Repairs,
+  repairTurn,
+  type RunningTurnState,
+} from "./reconcile.ts";
+import { type FoldOp, replayFold, TurnFold } from "./fold.ts";
+import { Feed } from "./feed.ts";
+import { Workspaces } from "./workspaces.ts";
+import { chunkText, type Row, toConversation, toStep, toStoredChunk, toTurn } from "./rows.ts";
+import {
+  checkCount,
+  checkId,
+  checkNullableString,
+  checkStatus,
+  checkTime,
+  checkTitle,
+  checkWorkspace,
+  notFound,
+  turnNotFound,
+} from "./validation.ts";
 
-const STATUSES: readonly ConversationStatus[] = ["active", "idle", "closed"];
 const END_STATUSES: readonly TurnStatus[] = ["done", "aborted", "error", "interrupted"];
-const MAX_ID_LENGTH = 256;
-const MAX_TITLE_LENGTH = 1000;
-const MAX_WORKSPACE_TITLE_LENGTH = 200;
-const MAX_PATH_LENGTH = 4096;
-/** Streamed events (deltas, tool output) move `lastActivityAt` at most this often: one write saved per delta. */
+/** Streamed events (deltas, tool output) move `lastActivityAt` at most this often. */
 export const STREAMING_ACTIVITY_RESOLUTION_MS = 1000;
 /** SQLite reads a negative LIMIT as "no limit". */
 const NO_LIMIT = -1;
-
-type Row = Record<string, SqlValue>;
 
 const SQL = {
   insertConversation: `INSERT INTO conversations
@@ -63,33 +79,27 @@ const SQL = {
   setSettings: `UPDATE conversations SET settings = ? WHERE id = ?`,
   touch: `UPDATE conversations SET last_activity_at = MAX(last_activity_at, ?) WHERE id = ?`,
   activityOf: `SELECT last_activity_at FROM conversations WHERE id = ?`,
-  setActivity: `UPDATE conversations SET last_activity_at = ? WHERE id = ?`,
   activate:
     `UPDATE conversations SET status = 'active', last_activity_at = MAX(last_activity_at, ?) WHERE id = ?`,
   idleIfNothingRuns: `UPDATE conversations SET status = 'idle' WHERE id = ?1 AND status = 'active'
     AND NOT EXISTS (SELECT 1 FROM turns WHERE conversation_id = ?1 AND status = 'running')`,
+  forceIdle: `UPDATE conversations SET status = 'idle' WHERE id = ? AND status = 'active'`,
   activeConversations: `SELECT id, status FROM conversations WHERE status = 'active'`,
 
   insertTurn: `INSERT INTO turns (conversation_id, id, status, model, started_at, event_seq_base)
-    VALUES (?1, ?2, 'running', ?3, ?4, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = ?1))
-    ON CONFLICT DO NOTHING`,
+    VALUES (?, ?, 'running', ?, ?, ?) ON CONFLICT DO NOTHING`,
   endTurn: `UPDATE turns SET status = ?, ended_at = ?, open_seq = NULL WHERE conversation_id = ? AND id = ?`,
-  /** Everything an event of a turn needs to know, in one read: activity, the turn, its open chunk's kind. */
-  turnForEvent: `SELECT cv.last_activity_at AS last_activity_at, t.id AS turn_id, t.open_seq AS open_seq,
-    c.kind AS open_kind FROM conversations cv
-    LEFT JOIN turns t ON t.conversation_id = cv.id AND t.id = ?2
-    LEFT JOIN chunks c ON c.conversation_id = cv.id AND c.seq = t.open_seq
-    WHERE cv.id = ?1`,
-  openChunk: `UPDATE turns SET open_seq = ? WHERE conversation_id = ? AND id = ?`,
-  closeChunk: `UPDATE turns SET open_seq = NULL WHERE conversation_id = ? AND id = ?`,
-  closeAllChunks: `UPDATE turns SET open_seq = NULL WHERE conversation_id = ? AND open_seq IS NOT NULL`,
   turnDone:
     `UPDATE turns SET usage = ?, duration_ms = ?, context_size = ? WHERE conversation_id = ? AND id = ?`,
+  endRunningTurn: `UPDATE turns SET status = ?, ended_at = ?, open_seq = NULL
+    WHERE conversation_id = ? AND id = ? AND status = 'running'`,
   turns: `SELECT * FROM turns WHERE conversation_id = ? ORDER BY started_at, rowid`,
   runningTurn: `SELECT * FROM turns WHERE conversation_id = ? AND status = 'running'
     ORDER BY started_at DESC, rowid DESC LIMIT 1`,
+  runningTurnsOf: `SELECT id, event_seq_base FROM turns WHERE conversation_id = ? AND status = 'running'`,
   allRunningTurns: `SELECT conversation_id, id, started_at, event_seq_base FROM turns WHERE status = 'running'
     ORDER BY started_at, rowid`,
+  turnRow: `SELECT started_at, event_seq_base, status FROM turns WHERE conversation_id = ? AND id = ?`,
 
   stepUsage: `SELECT usage FROM steps WHERE conversation_id = ? AND turn_id = ? AND step_id = ?`,
   upsertStepUsage: `INSERT INTO steps (conversation_id, turn_id, step_id, usage) VALUES (?, ?, ?, ?)
@@ -100,14 +110,13 @@ const SQL = {
   steps: `SELECT * FROM steps WHERE conversation_id = ? ORDER BY rowid`,
   turnSteps: `SELECT * FROM steps WHERE conversation_id = ? AND turn_id = ? ORDER BY rowid`,
 
-  nextChunkSeq: `SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM chunks WHERE conversation_id = ?`,
+  latestChunkSeq: `SELECT COALESCE(MAX(seq), 0) AS seq FROM chunks WHERE conversation_id = ?`,
   insertChunk:
     `INSERT INTO chunks (conversation_id, seq, turn_id, role, kind, chunk) VALUES (?, ?, ?, ?, ?, ?)`,
-  appendText: `UPDATE chunks SET chunk = json_set(chunk, '$.text', json_extract(chunk, '$.text') || ?)
-    WHERE conversation_id = ? AND seq = ?`,
   history: `SELECT seq, role, chunk FROM chunks WHERE conversation_id = ? AND seq > ? AND seq < ?
     ORDER BY seq DESC LIMIT ?`,
   allChunks: `SELECT seq, role, chunk FROM chunks WHERE conversation_id = ? ORDER BY seq`,
+  turnChunks: `SELECT seq, role, chunk FROM chunks WHERE conversation_id = ? AND turn_id = ? ORDER BY seq`,
   lastAssistantTextChunk: `SELECT seq, turn_id, chunk FROM chunks
     WHERE conversation_id = ? AND role = 'assistant' AND kind = 'text' ORDER BY seq DESC LIMIT 1`,
   turnAssistantText: `SELECT chunk FROM chunks
@@ -115,33 +124,72 @@ const SQL = {
   turnToolChunks: `SELECT seq, role, chunk FROM chunks
     WHERE conversation_id = ? AND turn_id = ? AND kind IN ('tool-call', 'tool-result') ORDER BY seq`,
 
-  nextEventSeq: `SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM events WHERE conversation_id = ?`,
   latestEventSeq: `SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE conversation_id = ?`,
   insertEvent:
     `INSERT INTO events (conversation_id, seq, turn_id, type, at, event) VALUES (?, ?, ?, ?, ?, ?)`,
   eventsSince: `SELECT seq, event FROM events WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+  turnEvents: `SELECT event FROM events WHERE conversation_id = ? AND seq > ? AND turn_id = ? ORDER BY seq`,
   turnControlEvents: `SELECT event FROM events WHERE conversation_id = ? AND seq > ? AND turn_id = ?
     AND type NOT IN ('text-delta', 'reasoning-delta', 'tool-output') ORDER BY seq`,
   turnLastEventAt: `SELECT MAX(at) AS at FROM events WHERE conversation_id = ? AND seq > ? AND turn_id = ?`,
-
-  ensureWorkspace: `INSERT INTO workspaces (id, title, default_cwd, created_at, last_activity_at)
-    VALUES (?1, ?1, NULL, ?2, ?2) ON CONFLICT (id) DO NOTHING`,
-  insertWorkspace: `INSERT INTO workspaces (id, title, default_cwd, created_at, last_activity_at)
-    VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-  updateWorkspace: `UPDATE workspaces SET title = ?, default_cwd = ? WHERE id = ?`,
-  getWorkspace: `${workspaceView()} WHERE w.id = ? GROUP BY w.id`,
-  listWorkspaces: `${workspaceView()} GROUP BY w.id ORDER BY last_activity_at DESC, w.created_at DESC, w.id`,
-  workspaceConversations: `SELECT id, status FROM conversations WHERE workspace_id = ? ORDER BY id`,
-  evacuateWorkspace: `UPDATE conversations SET workspace_id = ?, status = 'closed' WHERE workspace_id = ?`,
-  deleteWorkspace: `DELETE FROM workspaces WHERE id = ?`,
 } as const;
 
-/** A workspace with its derived activity (its conversations' newest) and conversation count. */
-function workspaceView(): string {
-  return `SELECT w.id AS id, w.title AS title, w.default_cwd AS default_cwd, w.created_at AS created_at,
-      MAX(w.last_activity_at, COALESCE(MAX(c.last_activity_at), 0)) AS last_activity_at,
-      COUNT(c.id) AS conversation_count
-    FROM workspaces w LEFT JOIN conversations c ON c.workspace_id = w.id`;
+/** What the writer knows of one conversation: the counters and the running turns' folds. */
+interface ConversationState {
+  /** The newest event seq handed out (queued events included). */
+  lastEventSeq: number;
+  /** The newest chunk seq written. */
+  lastChunkSeq: number;
+  lastActivityAt: number;
+  turns: Map<string, TurnFold>;
+}
+
+/** An event waiting for the next commit. */
+interface Queued {
+  eventSeq: number;
+  event: AgentEvent;
+  at: number;
+}
+
+const isStreamed = (e: AgentEvent) =>
+  e.type === "text-delta" || e.type === "reasoning-delta" || e.type === "tool-output";
+
+/** A delta that can join the queued event before it: same turn, same kind (same tool and stream). */
+function coalesce(into: AgentEvent, e: AgentEvent): boolean {
+  if (into.type !== e.type) return false;
+  if (e.type === "text-delta" || e.type === "reasoning-delta") {
+    const target = into as typeof e;
+    if (target.turnId !== e.turnId) return false;
+    target.delta += e.delta;
+    return true;
+  }
+  if (e.type === "tool-output") {
+    const target = into as typeof e;
+    if (target.turnId !== e.turnId || target.toolCallId !== e.toolCallId || target.stream !== e.stream) {
+      return false;
+    }
+    target.data += e.data;
+    return true;
+  }
+  return false;
+}
+
+/** The wire line of a stored event: its JSON with `eventSeq` added. */
+const lineOf = (json: string, eventSeq: number) => `${json.slice(0, -1)},"eventSeq":${eventSeq}}`;
+
+/** SQLite's refusals to write, as errors a client can act on. */
+export function storageError(error: unknown): StorageUnavailableError {
+  if (error instanceof StorageUnavailableError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const errcode = (error as { errcode?: number }).errcode;
+  // SQLITE_FULL is 13 (disk full, or the database's max_page_count reached)
+  if (errcode === 13 || /database or disk is full/i.test(message)) {
+    return new StorageUnavailableError(
+      `the conversation database is full (${message}); free disk space, then retry`,
+      "storage_full",
+    );
+  }
+  return new StorageUnavailableError(`the conversation database refused a write: ${message}`);
 }
 
 const systemClock: Clock = { now: () => Date.now() };
@@ -160,11 +208,23 @@ export function openConversationStore(
 export class SqliteConversationStore implements ConversationStore {
   readonly #db: SqlDatabase;
   readonly #clock: Clock;
+  readonly #workspaces: Workspaces;
+  readonly #feed: Feed;
+  #states = new Map<string, ConversationState>();
+  #queue: Queued[] = [];
+  /** Per conversation, its newest queued event (coalescing joins deltas to it). */
+  #lastQueued = new Map<string, Queued>();
+  #scheduled = false;
+  #flushWaiters: (() => void)[] = [];
+  #failureListeners = new Set<(ids: ReadonlySet<string>, error: StorageUnavailableError) => void>();
 
   /** Expects a migrated database (see `openConversationStore`). */
   constructor(db: SqlDatabase, clock: Clock = systemClock) {
     this.#db = db;
     this.#clock = clock;
+    this.#workspaces = new Workspaces(db, clock);
+    // A conversation not created yet has no events (a client may follow it before its first turn).
+    this.#feed = new Feed((cid, after, limit) => this.get(cid) ? this.eventsSince(cid, after, limit) : []);
   }
 
   // ------------------------------------------------------------ conversations
@@ -181,7 +241,7 @@ export class SqliteConversationStore implements ConversationStore {
     return this.#db.transaction(() => {
       const { changes } = this.#db.prepare(SQL.insertConversation).run(id, title, now, now, workspaceId, cwd);
       if (Number(changes) === 0) throw new ConflictError(`conversation ${id} already exists`);
-      this.#db.prepare(SQL.ensureWorkspace).run(workspaceId, now);
+      this.#workspaces.ensure(workspaceId, now);
       return this.#mustGet(id);
     });
   }
@@ -247,9 +307,7 @@ export class SqliteConversationStore implements ConversationStore {
         next.lastActivityAt,
         id,
       );
-      if (next.workspaceId !== c.workspaceId) {
-        this.#db.prepare(SQL.ensureWorkspace).run(next.workspaceId, this.#clock.now());
-      }
+      if (next.workspaceId !== c.workspaceId) this.#workspaces.ensure(next.workspaceId, this.#clock.now());
       return next;
     });
   }
@@ -278,18 +336,47 @@ export class SqliteConversationStore implements ConversationStore {
 
   // ------------------------------------------------------------ turns and events
 
-  beginTurn(conversationId: string, turnId: string, model: string | null): void {
+  beginTurn(conversationId: string, turnId: string, model: string | null): number {
     checkId(turnId, "turn id");
     const m = checkNullableString(model, "model");
     const now = this.#clock.now();
-    this.#db.transaction(() => {
+    return this.#write(() => {
+      const s = this.#state(conversationId);
       const { changes } = this.#db.prepare(SQL.activate).run(now, conversationId);
       if (Number(changes) === 0) throw notFound(conversationId);
-      const inserted = this.#db.prepare(SQL.insertTurn).run(conversationId, turnId, m, now);
+      const inserted = this.#db.prepare(SQL.insertTurn).run(conversationId, turnId, m, now, s.lastEventSeq);
       if (Number(inserted.changes) === 0) {
         throw new ConflictError(`turn ${turnId} of conversation ${conversationId} already exists`);
       }
-    });
+      s.turns.set(turnId, new TurnFold());
+      return s.lastEventSeq;
+    }, conversationId);
+  }
+
+  append(event: AgentEvent): number {
+    const cid = event.conversationId;
+    const s = this.#state(cid);
+    if (event.type !== "status" && !s.turns.has(event.turnId)) throw turnNotFound(cid, event.turnId);
+    const last = this.#lastQueued.get(cid);
+    if (last && isStreamed(event) && coalesce(last.event, event)) return last.eventSeq;
+    // Deltas are copied: coalescing appends to the queued copy, never to the caller's object.
+    const queued = {
+      eventSeq: ++s.lastEventSeq,
+      event: isStreamed(event) ? { ...event } : event,
+      at: this.#clock.now(),
+    };
+    this.#queue.push(queued);
+    this.#lastQueued.set(cid, queued);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    return queued.eventSeq;
+  }
+
+  flushed(): Promise<void> {
+    if (this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
   }
 
   appendEvent(event: AgentEvent): number {
@@ -298,8 +385,10 @@ export class SqliteConversationStore implements ConversationStore {
       const why = describeZodError(parsed.error, "event");
       throw new InvalidInputError(`invalid event: ${why}`);
     }
-    const now = this.#clock.now();
-    return this.#db.transaction(() => this.#append(parsed.data, now));
+    const seq = this.append(parsed.data);
+    const failure = this.#flush();
+    if (failure) throw failure;
+    return seq;
   }
 
   endTurn(conversationId: string, turnId: string, status: Exclude<TurnStatus, "running">): void {
@@ -309,12 +398,44 @@ export class SqliteConversationStore implements ConversationStore {
       );
     }
     const now = this.#clock.now();
-    this.#db.transaction(() => {
+    this.#write(() => {
       const { changes } = this.#db.prepare(SQL.endTurn).run(status, now, conversationId, turnId);
       if (Number(changes) === 0) throw turnNotFound(conversationId, turnId);
+      const s = this.#state(conversationId);
+      const open = s.turns.get(turnId)?.close();
+      if (open) this.#insertChunk(conversationId, s, turnId, "assistant", open);
       this.#db.prepare(SQL.touch).run(now, conversationId);
       this.#db.prepare(SQL.idleIfNothingRuns).run(conversationId);
-    });
+    }, conversationId);
+  }
+
+  abandonTurn(conversationId: string, turnId: string, reason: { message: string; code: string }): void {
+    const why: RepairReason = { ...reason, status: "error" };
+    try {
+      this.#write(() => {
+        const turn = this.#runningTurnState(conversationId, turnId);
+        if (!turn) return;
+        const repair = repairTurn(turn, why);
+        this.#store(repair.events.map((event) => this.#enqueueNow(event, repair.endedAt)));
+        this.#db.prepare(SQL.endTurn).run(repair.status, repair.endedAt, conversationId, turnId);
+        this.#db.prepare(SQL.idleIfNothingRuns).run(conversationId);
+        this.#states.get(conversationId)?.turns.delete(turnId);
+      }, conversationId);
+    } catch (error) {
+      // At least show the conversation idle (an update in place, which a full database usually still takes);
+      // the turn stays running in the database, for the next attempt or the next start's reconcile.
+      try {
+        this.#db.prepare(SQL.forceIdle).run(conversationId);
+      } catch { /* nothing more to do now */ }
+      throw error;
+    }
+  }
+
+  onCommitFailure(
+    listener: (conversationIds: ReadonlySet<string>, error: StorageUnavailableError) => void,
+  ): () => void {
+    this.#failureListeners.add(listener);
+    return () => this.#failureListeners.delete(listener);
   }
 
   appendChunk(conversationId: string, role: ChunkRole, chunk: Chunk, turnId?: string): StoredChunk {
@@ -326,13 +447,215 @@ export class SqliteConversationStore implements ConversationStore {
     }
     if (turnId !== undefined) checkId(turnId, "turn id");
     const now = this.#clock.now();
-    return this.#db.transaction(() => {
+    return this.#write(() => {
       const { changes } = this.#db.prepare(SQL.touch).run(now, conversationId);
       if (Number(changes) === 0) throw notFound(conversationId);
-      // Whatever was streaming is finished: later deltas start a new chunk after this one.
-      this.#db.prepare(SQL.closeAllChunks).run(conversationId);
-      return this.#insertChunk(conversationId, turnId ?? null, r.data, c.data);
-    });
+      const s = this.#state(conversationId);
+      // Whatever was streaming is finished: its chunk closes before this one, later deltas start a new one.
+      for (const [id, fold] of s.turns) {
+        const closed = fold.close();
+        if (closed) this.#insertChunk(conversationId, s, id, "assistant", closed);
+      }
+      return this.#insertChunk(conversationId, s, turnId ?? null, r.data, c.data);
+    }, conversationId);
+  }
+
+  follow(conversationId: string, afterEventSeq: number, opts?: FollowOptions): EventCursor {
+    checkCount(afterEventSeq, "afterEventSeq");
+    return this.#feed.follow(conversationId, afterEventSeq, opts);
+  }
+
+  onCommit(listener: (e: StoredEvent) => void): () => void {
+    return this.#feed.onCommit(listener);
+  }
+
+  // ------------------------------------------------------------ the writer
+
+  /** One group commit: every queued event, all conversations, one transaction; then the feed. */
+  #flush(): StorageUnavailableError | undefined {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    const waiters = this.#flushWaiters;
+    this.#queue = [];
+    this.#flushWaiters = [];
+    this.#lastQueued.clear();
+    let failure: StorageUnavailableError | undefined;
+    if (batch.length > 0) {
+      let stored: StoredEvent[] | undefined;
+      try {
+        stored = this.#db.transaction(() => this.#store(batch));
+      } catch (error) {
+        failure = storageError(error);
+        this.#failed(new Set(batch.map((q) => q.event.conversationId)), failure);
+      }
+      if (stored) this.#feed.publish(stored);
+    }
+    for (const wake of waiters) wake();
+    return failure;
+  }
+
+  /** A commit failed: its events are gone (nobody saw them); the conversations' state is reloaded when used. */
+  #failed(ids: Set<string>, error: StorageUnavailableError): void {
+    for (const id of ids) {
+      this.#states.delete(id);
+      this.#feed.fail(id, error);
+    }
+    for (const listener of this.#failureListeners) {
+      try {
+        listener(ids, error);
+      } catch { /* a listener's bug must not stop the others */ }
+    }
+  }
+
+  /** Inside a transaction: logs the events and folds them into history, metrics and activity. */
+  #store(batch: Queued[]): StoredEvent[] {
+    const db = this.#db;
+    const insertEvent = db.prepare(SQL.insertEvent);
+    const out: StoredEvent[] = new Array(batch.length);
+    const activity = new Map<string, { at: number; streamedOnly: boolean }>();
+    for (let i = 0; i < batch.length; i++) {
+      const { eventSeq, event, at } = batch[i];
+      const cid = event.conversationId;
+      const turnId = event.type === "status" ? null : event.turnId;
+      const json = JSON.stringify(event);
+      insertEvent.run(cid, eventSeq, turnId, event.type, at, json);
+      out[i] = { eventSeq, event, line: lineOf(json, eventSeq) };
+      const seen = activity.get(cid);
+      const streamed = isStreamed(event);
+      if (!seen) activity.set(cid, { at, streamedOnly: streamed });
+      else {
+        seen.at = Math.max(seen.at, at);
+        seen.streamedOnly &&= streamed;
+      }
+      if (turnId === null) continue;
+      const s = this.#state(cid);
+      const fold = s.turns.get(turnId);
+      if (!fold) throw turnNotFound(cid, turnId);
+      for (const op of fold.apply(event)) this.#applyOp(cid, s, turnId, op, at);
+      if (event.type === "turn-sealed") s.turns.delete(turnId);
+    }
+    for (const [cid, { at, streamedOnly }] of activity) {
+      const s = this.#state(cid);
+      if (at <= s.lastActivityAt) continue;
+      if (streamedOnly && at - s.lastActivityAt < STREAMING_ACTIVITY_RESOLUTION_MS) continue;
+      db.prepare(SQL.touch).run(at, cid);
+      s.lastActivityAt = at;
+    }
+    return out;
+  }
+
+  #applyOp(cid: string, s: ConversationState, turnId: string, op: FoldOp, at: number): void {
+    const db = this.#db;
+    switch (op.op) {
+      case "chunk":
+        this.#insertChunk(cid, s, turnId, op.role, op.chunk);
+        return;
+      case "step-usage": {
+        const row = db.prepare(SQL.stepUsage).get(cid, turnId, op.stepId);
+        const before = row?.usage ? JSON.parse(String(row.usage)) as Usage : undefined;
+        const total = before ? addUsage(before, op.usage) : op.usage;
+        db.prepare(SQL.upsertStepUsage).run(cid, turnId, op.stepId, JSON.stringify(total));
+        return;
+      }
+      case "step-timings":
+        db.prepare(SQL.upsertStepTimings).run(
+          cid,
+          turnId,
+          op.stepId,
+          op.ttftMs ?? null,
+          op.decodeMs ?? null,
+          op.genTotalMs ?? null,
+        );
+        return;
+      case "turn-done":
+        db.prepare(SQL.turnDone).run(
+          op.usage ? JSON.stringify(op.usage) : null,
+          op.durationMs ?? null,
+          op.contextSize ?? null,
+          cid,
+          turnId,
+        );
+        return;
+      case "turn-end":
+        db.prepare(SQL.endRunningTurn).run(op.status, at, cid, turnId);
+        db.prepare(SQL.idleIfNothingRuns).run(cid);
+        return;
+    }
+  }
+
+  #insertChunk(
+    cid: string,
+    s: ConversationState,
+    turnId: string | null,
+    role: ChunkRole,
+    chunk: Chunk,
+  ): StoredChunk {
+    const seq = s.lastChunkSeq + 1;
+    this.#db.prepare(SQL.insertChunk).run(cid, seq, turnId, role, chunk.type, JSON.stringify(chunk));
+    s.lastChunkSeq = seq;
+    return { seq, role, chunk };
+  }
+
+  /** An event given a seq now, for a commit that is already running (repairs). */
+  #enqueueNow(event: AgentEvent, at: number): Queued {
+    const s = this.#state(event.conversationId);
+    return { eventSeq: ++s.lastEventSeq, event, at };
+  }
+
+  /**
+   * Runs a write of its own now (after what is queued), and maps a refusal to StorageUnavailableError. If it
+   * fails, the conversation's in-memory state is reloaded from the database when next used.
+   */
+  #write<T>(fn: () => T, conversationId: string): T {
+    if (this.#queue.length > 0) this.#flush();
+    try {
+      return this.#db.transaction(fn);
+    } catch (error) {
+      this.#states.delete(conversationId);
+      if (error instanceof InvalidInputError || error instanceof ConflictError) throw error;
+      if ((error as { name?: string }).name === "NotFoundError") throw error;
+      throw storageError(error);
+    }
+  }
+
+  /** The writer's view of a conversation, loaded from the database on first use. */
+  #state(cid: string): ConversationState {
+    let s = this.#states.get(cid);
+    if (s) return s;
+    const row = this.#db.prepare(SQL.activityOf).get(cid);
+    if (!row) throw notFound(cid);
+    s = {
+      lastEventSeq: Number(this.#db.prepare(SQL.latestEventSeq).get(cid)!.seq),
+      lastChunkSeq: Number(this.#db.prepare(SQL.latestChunkSeq).get(cid)!.seq),
+      lastActivityAt: Number(row.last_activity_at),
+      turns: new Map(),
+    };
+    // A running turn's open chunk is the fold of its stored events (its deltas are in the log).
+    for (const t of this.#db.prepare(SQL.runningTurnsOf).all(cid)) {
+      const turnId = String(t.id);
+      const events = this.#db.prepare(SQL.turnEvents).all(cid, Number(t.event_seq_base), turnId)
+        .map((r) => JSON.parse(String(r.event)) as AgentEvent);
+      s.turns.set(turnId, replayFold(events));
+    }
+    this.#states.set(cid, s);
+    return s;
+  }
+
+  /** What crash repair needs to know of one running turn. */
+  #runningTurnState(conversationId: string, turnId: string): RunningTurnState | undefined {
+    const row = this.#db.prepare(SQL.turnRow).get(conversationId, turnId);
+    if (!row || row.status !== "running") return undefined;
+    const base = Number(row.event_seq_base);
+    const lastAt = this.#db.prepare(SQL.turnLastEventAt).get(conversationId, base, turnId)?.at;
+    return {
+      conversationId,
+      turnId,
+      startedAt: Number(row.started_at),
+      lastEventAt: lastAt === null || lastAt === undefined ? null : Number(lastAt),
+      chunks: this.#db.prepare(SQL.turnToolChunks).all(conversationId, turnId).map(toStoredChunk),
+      events: this.#db.prepare(SQL.turnControlEvents).all(conversationId, base, turnId)
+        .map((r) => JSON.parse(String(r.event)) as AgentEvent),
+    };
   }
 
   // ------------------------------------------------------------ reads
@@ -354,14 +677,20 @@ export class SqliteConversationStore implements ConversationStore {
     return this.#db.prepare(SQL.allChunks).all(conversationId).map(toStoredChunk);
   }
 
+  turnChunks(conversationId: string, turnId: string): StoredChunk[] {
+    this.#mustExist(conversationId);
+    return this.#db.prepare(SQL.turnChunks).all(conversationId, turnId).map(toStoredChunk);
+  }
+
   eventsSince(conversationId: string, afterSeq: number, limit?: number): StoredEvent[] {
     const after = checkCount(afterSeq, "afterSeq");
     const max = limit === undefined ? NO_LIMIT : checkCount(limit, "limit");
     this.#mustExist(conversationId);
-    return this.#db.prepare(SQL.eventsSince).all(conversationId, after, max).map((row) => ({
-      seq: Number(row.seq),
-      event: JSON.parse(String(row.event)) as AgentEvent,
-    }));
+    return this.#db.prepare(SQL.eventsSince).all(conversationId, after, max).map((row) => {
+      const json = String(row.event);
+      const eventSeq = Number(row.seq);
+      return { eventSeq, event: JSON.parse(json) as AgentEvent, line: lineOf(json, eventSeq) };
+    });
   }
 
   latestEventSeq(conversationId: string): number {
@@ -405,59 +734,23 @@ export class SqliteConversationStore implements ConversationStore {
   // ------------------------------------------------------------ workspaces
 
   getWorkspace(id: string): Workspace | undefined {
-    if (typeof id !== "string" || !WORKSPACE_ID.test(id)) return undefined;
-    const row = this.#db.prepare(SQL.getWorkspace).get(id);
-    return row ? toWorkspace(row) : undefined;
+    return this.#workspaces.get(id);
   }
 
   listWorkspaces(): Workspace[] {
-    return this.#db.prepare(SQL.listWorkspaces).all().map(toWorkspace);
+    return this.#workspaces.list();
   }
 
   putWorkspace(id: string, patch: WorkspacePatch = {}): { workspace: Workspace; created: boolean } {
-    const wid = checkWorkspace(id);
-    const p = checkWorkspacePatch(patch);
-    return this.#db.transaction(() => {
-      const existing = this.getWorkspace(wid);
-      if (existing) return { workspace: this.#updateWorkspace(existing, p), created: false };
-      const now = this.#clock.now();
-      this.#db.prepare(SQL.insertWorkspace).run(wid, p.title ?? wid, p.defaultCwd ?? null, now, now);
-      return { workspace: this.getWorkspace(wid)!, created: true };
-    });
+    return this.#workspaces.put(id, patch);
   }
 
   updateWorkspace(id: string, patch: WorkspacePatch): Workspace {
-    const wid = checkWorkspace(id);
-    const p = checkWorkspacePatch(patch);
-    return this.#db.transaction(() => {
-      const existing = this.getWorkspace(wid);
-      if (!existing) throw workspaceNotFound(wid);
-      return this.#updateWorkspace(existing, p);
-    });
+    return this.#workspaces.update(id, patch);
   }
 
   deleteWorkspace(id: string): { moved: string[]; closed: string[] } {
-    const wid = checkWorkspace(id);
-    if (wid === DEFAULT_WORKSPACE) {
-      throw new ConflictError(`the "${DEFAULT_WORKSPACE}" workspace cannot be deleted`);
-    }
-    return this.#db.transaction(() => {
-      if (!this.getWorkspace(wid)) throw workspaceNotFound(wid);
-      const rows = this.#db.prepare(SQL.workspaceConversations).all(wid);
-      this.#db.prepare(SQL.evacuateWorkspace).run(DEFAULT_WORKSPACE, wid);
-      this.#db.prepare(SQL.deleteWorkspace).run(wid);
-      return {
-        moved: rows.map((r) => String(r.id)),
-        closed: rows.filter((r) => r.status !== "closed").map((r) => String(r.id)),
-      };
-    });
-  }
-
-  #updateWorkspace(existing: Workspace, patch: WorkspacePatch): Workspace {
-    const title = patch.title ?? existing.title;
-    const defaultCwd = patch.defaultCwd === undefined ? existing.defaultCwd : patch.defaultCwd;
-    this.#db.prepare(SQL.updateWorkspace).run(title, defaultCwd, existing.id);
-    return { ...existing, title, defaultCwd };
+    return this.#workspaces.delete(id);
   }
 
   // ------------------------------------------------------------ crash repair
@@ -468,29 +761,18 @@ export class SqliteConversationStore implements ConversationStore {
    */
   reconcileOnLoad(): Repairs {
     return this.#db.transaction(() => {
-      const runningTurns: RunningTurnState[] = this.#db.prepare(SQL.allRunningTurns).all().map((row) => {
-        const conversationId = String(row.conversation_id);
-        const turnId = String(row.id);
-        const base = Number(row.event_seq_base);
-        const lastAt = this.#db.prepare(SQL.turnLastEventAt).get(conversationId, base, turnId)?.at;
-        return {
-          conversationId,
-          turnId,
-          startedAt: Number(row.started_at),
-          lastEventAt: lastAt === null || lastAt === undefined ? null : Number(lastAt),
-          chunks: this.#db.prepare(SQL.turnToolChunks).all(conversationId, turnId).map(toStoredChunk),
-          events: this.#db.prepare(SQL.turnControlEvents).all(conversationId, base, turnId)
-            .map((r) => JSON.parse(String(r.event)) as AgentEvent),
-        };
-      });
+      const runningTurns = this.#db.prepare(SQL.allRunningTurns).all().map((row) =>
+        this.#runningTurnState(String(row.conversation_id), String(row.id))!
+      );
       const conversations = this.#db.prepare(SQL.activeConversations).all().map((row) => ({
         id: String(row.id),
         status: String(row.status) as ConversationStatus,
       }));
       const repairs = reconcile({ conversations, runningTurns });
       for (const turn of repairs.turns) {
-        for (const event of turn.events) this.#append(event, turn.endedAt);
+        this.#store(turn.events.map((event) => this.#enqueueNow(event, turn.endedAt)));
         this.#db.prepare(SQL.endTurn).run(turn.status, turn.endedAt, turn.conversationId, turn.turnId);
+        this.#states.get(turn.conversationId)?.turns.delete(turn.turnId);
       }
       for (const id of repairs.idle) this.#db.prepare(SQL.idleIfNothingRuns).run(id);
       return repairs;
@@ -498,127 +780,6 @@ export class SqliteConversationStore implements ConversationStore {
   }
 
   // ------------------------------------------------------------ internals
-
-  /** Logs one (validated) event and folds it into history and metrics. Runs inside a transaction. */
-  #append(event: AgentEvent, at: number): number {
-    const db = this.#db;
-    const cid = event.conversationId;
-    const turnId = event.type === "status" ? null : event.turnId;
-    // One read for events of a turn (the hot path: every delta); status events only need the activity.
-    const activity = turnId === null
-      ? db.prepare(SQL.activityOf).get(cid)
-      : db.prepare(SQL.turnForEvent).get(cid, turnId);
-    if (!activity) throw notFound(cid);
-    const last = Number(activity.last_activity_at);
-    const streamed = event.type === "text-delta" || event.type === "reasoning-delta" ||
-      event.type === "tool-output";
-    if (at > last && (!streamed || at - last >= STREAMING_ACTIVITY_RESOLUTION_MS)) {
-      db.prepare(SQL.setActivity).run(at, cid);
-    }
-
-    let turn: { openSeq: number | null; openKind: string | null } | undefined;
-    if (turnId !== null) {
-      if (activity.turn_id === null) throw turnNotFound(cid, turnId);
-      turn = {
-        openSeq: activity.open_seq === null ? null : Number(activity.open_seq),
-        openKind: activity.open_kind === null ? null : String(activity.open_kind),
-      };
-    }
-
-    const seq = Number(db.prepare(SQL.nextEventSeq).get(cid)!.seq);
-    db.prepare(SQL.insertEvent).run(cid, seq, turnId, event.type, at, JSON.stringify(event));
-    if (!turn || turnId === null) return seq;
-
-    switch (event.type) {
-      case "text-delta":
-      case "reasoning-delta": {
-        // Streamed text goes into one chunk per run of same-kind deltas, written through on every delta.
-        if (event.delta === "") return seq;
-        const kind = event.type === "text-delta" ? "text" : "thinking";
-        if (turn.openSeq !== null && turn.openKind === kind) {
-          db.prepare(SQL.appendText).run(event.delta, cid, turn.openSeq);
-        } else {
-          const chunk = this.#insertChunk(cid, turnId, "assistant", { type: kind, text: event.delta });
-          db.prepare(SQL.openChunk).run(chunk.seq, cid, turnId);
-        }
-        return seq;
-      }
-      // Metadata that may arrive mid-stream without splitting the model's output.
-      case "usage":
-        if (event.stepId) this.#addStepUsage(cid, turnId, event.stepId, event.usage);
-        return seq;
-      case "tool-output":
-        return seq;
-    }
-
-    // Anything else ends the run of deltas. turn-start, provider-retry and turn-sealed are only logged.
-    if (turn.openSeq !== null) db.prepare(SQL.closeChunk).run(cid, turnId);
-    switch (event.type) {
-      case "user-message":
-      case "steering":
-        this.#insertChunk(cid, turnId, "user", { type: "text", text: event.text });
-        break;
-      case "tool-call":
-        this.#insertChunk(cid, turnId, "assistant", {
-          type: "tool-call",
-          toolCallId: event.toolCallId,
-          toolName: event.toolName,
-          input: event.input,
-          ...(event.stepId ? { stepId: event.stepId } : {}),
-        });
-        break;
-      case "tool-result":
-        this.#insertChunk(cid, turnId, "tool", {
-          type: "tool-result",
-          toolCallId: event.toolCallId,
-          toolName: event.toolName,
-          content: event.content,
-          isError: event.isError,
-          ...(event.stepId ? { stepId: event.stepId } : {}),
-        });
-        break;
-      case "error":
-        this.#insertChunk(cid, turnId, "assistant", {
-          type: "error",
-          message: event.message,
-          ...(event.code !== undefined ? { code: event.code } : {}),
-        });
-        break;
-      case "step-complete":
-        db.prepare(SQL.upsertStepTimings).run(
-          cid,
-          turnId,
-          event.stepId,
-          event.ttftMs ?? null,
-          event.decodeMs ?? null,
-          event.genTotalMs ?? null,
-        );
-        break;
-      case "done":
-        db.prepare(SQL.turnDone).run(
-          event.usage ? JSON.stringify(event.usage) : null,
-          event.durationMs ?? null,
-          event.contextSize ?? null,
-          cid,
-          turnId,
-        );
-        break;
-    }
-    return seq;
-  }
-
-  #insertChunk(cid: string, turnId: string | null, role: ChunkRole, chunk: Chunk): StoredChunk {
-    const seq = Number(this.#db.prepare(SQL.nextChunkSeq).get(cid)!.seq);
-    this.#db.prepare(SQL.insertChunk).run(cid, seq, turnId, role, chunk.type, JSON.stringify(chunk));
-    return { seq, role, chunk };
-  }
-
-  #addStepUsage(cid: string, turnId: string, stepId: string, usage: Usage): void {
-    const row = this.#db.prepare(SQL.stepUsage).get(cid, turnId, stepId);
-    const before = row?.usage ? JSON.parse(String(row.usage)) as Usage : undefined;
-    const total = before ? addUsage(before, usage) : usage;
-    this.#db.prepare(SQL.upsertStepUsage).run(cid, turnId, stepId, JSON.stringify(total));
-  }
 
   #mustGet(id: string): Conversation {
     const c = this.get(id);
@@ -629,169 +790,4 @@ export class SqliteConversationStore implements ConversationStore {
   #mustExist(id: string): void {
     if (typeof id !== "string" || !this.#db.prepare(SQL.getConversation).get(id)) throw notFound(id);
   }
-}
-
-// ---------------------------------------------------------------- rows
-
-function toConversation(row: Row): Conversation {
-  return {
-    id: String(row.id),
-    title: String(row.title),
-    status: String(row.status) as ConversationStatus,
-    createdAt: Number(row.created_at),
-    lastActivityAt: Number(row.last_activity_at),
-    workspaceId: String(row.workspace_id),
-    cwd: row.cwd === null ? null : String(row.cwd),
-    model: row.model === null ? null : String(row.model),
-    reasoningEffort: row.reasoning_effort === null ? null : String(row.reasoning_effort),
-    settings: parseObject(row.settings),
-  };
-}
-
-function toWorkspace(row: Row): Workspace {
-  return {
-    id: String(row.id),
-    title: String(row.title),
-    defaultCwd: row.default_cwd === null ? null : String(row.default_cwd),
-    createdAt: Number(row.created_at),
-    lastActivityAt: Number(row.last_activity_at),
-    conversationCount: Number(row.conversation_count),
-  };
-}
-
-function toStoredChunk(row: Row): StoredChunk {
-  return {
-    seq: Number(row.seq),
-    role: String(row.role) as ChunkRole,
-    chunk: JSON.parse(String(row.chunk)) as Chunk,
-  };
-}
-
-function toTurn(row: Row, steps: TurnRecord["steps"]): TurnRecord {
-  return {
-    turnId: String(row.id),
-    conversationId: String(row.conversation_id),
-    status: String(row.status) as TurnStatus,
-    model: row.model === null ? null : String(row.model),
-    startedAt: Number(row.started_at),
-    endedAt: row.ended_at === null ? null : Number(row.ended_at),
-    usage: row.usage === null ? null : JSON.parse(String(row.usage)) as Usage,
-    durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
-    contextSize: row.context_size === null ? null : Number(row.context_size),
-    steps,
-  };
-}
-
-function toStep(row: Row): TurnRecord["steps"][number] {
-  return {
-    stepId: String(row.step_id),
-    usage: row.usage === null ? null : JSON.parse(String(row.usage)) as Usage,
-    ...(row.ttft_ms !== null ? { ttftMs: Number(row.ttft_ms) } : {}),
-    ...(row.decode_ms !== null ? { decodeMs: Number(row.decode_ms) } : {}),
-    ...(row.gen_total_ms !== null ? { genTotalMs: Number(row.gen_total_ms) } : {}),
-  };
-}
-
-function chunkText(json: SqlValue | undefined): string {
-  const chunk = JSON.parse(String(json)) as Chunk;
-  return "text" in chunk ? chunk.text : "";
-}
-
-function parseObject(json: SqlValue): Record<string, unknown> {
-  try {
-    const value = JSON.parse(String(json));
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? value : {};
-  } catch {
-    return {};
-  }
-}
-
-// ---------------------------------------------------------------- validation
-
-const notFound = (id: string) => new NotFoundError(`conversation ${JSON.stringify(id)} does not exist`);
-const workspaceNotFound = (id: string) => new NotFoundError(`workspace ${JSON.stringify(id)} does not exist`);
-const turnNotFound = (cid: string, turnId: string) =>
-  new NotFoundError(
-    `turn ${JSON.stringify(turnId)} of conversation ${
-      JSON.stringify(cid)
-    } does not exist (call beginTurn first)`,
-  );
-
-function checkId(id: unknown, what: string): string {
-  // deno-lint-ignore no-control-regex
-  if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH || /[\x00-\x1f\x7f]/.test(id)) {
-    throw new InvalidInputError(`${what} must be 1 to ${MAX_ID_LENGTH} printable characters`);
-  }
-  return id;
-}
-
-function checkTitle(title: unknown): string {
-  if (typeof title !== "string" || title.length > MAX_TITLE_LENGTH) {
-    throw new InvalidInputError(`title must be a string of at most ${MAX_TITLE_LENGTH} characters`);
-  }
-  return title;
-}
-
-function checkWorkspace(id: unknown): string {
-  if (typeof id !== "string" || !WORKSPACE_ID.test(id)) {
-    throw new InvalidInputError(
-      `workspace id ${JSON.stringify(id)} is not a slug (lower-case letters, digits and inner dashes, 1-40)`,
-    );
-  }
-  return id;
-}
-
-function checkWorkspacePatch(patch: unknown): WorkspacePatch {
-  if (typeof patch !== "object" || patch === null) throw new InvalidInputError("patch must be an object");
-  const { title, defaultCwd, ...rest } = patch as Record<string, unknown>;
-  const unknown = Object.keys(rest);
-  if (unknown.length) throw new InvalidInputError(`cannot update workspace field "${unknown[0]}"`);
-  if (
-    title !== undefined &&
-    (typeof title !== "string" || title.trim() === "" || title.length > MAX_WORKSPACE_TITLE_LENGTH)
-  ) {
-    throw new InvalidInputError(
-      `workspace title must be a non-empty string of at most ${MAX_WORKSPACE_TITLE_LENGTH} characters`,
-    );
-  }
-  if (defaultCwd !== undefined) {
-    checkNullableString(defaultCwd, "defaultCwd");
-    if (typeof defaultCwd === "string" && (defaultCwd === "" || defaultCwd.length > MAX_PATH_LENGTH)) {
-      throw new InvalidInputError(`defaultCwd must be 1 to ${MAX_PATH_LENGTH} characters, or null`);
-    }
-  }
-  return {
-    ...(title !== undefined ? { title: title as string } : {}),
-    ...(defaultCwd !== undefined ? { defaultCwd: defaultCwd as string | null } : {}),
-  };
-}
-
-function checkStatus(status: unknown): ConversationStatus {
-  if (!STATUSES.includes(status as ConversationStatus)) {
-    throw new InvalidInputError(
-      `status must be one of ${STATUSES.join(", ")}, not ${JSON.stringify(status)}`,
-    );
-  }
-  return status as ConversationStatus;
-}
-
-function checkNullableString(value: unknown, what: string): string | null {
-  if (value !== null && typeof value !== "string") {
-    throw new InvalidInputError(`${what} must be a string or null`);
-  }
-  return value;
-}
-
-function checkCount(value: unknown, what: string): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidInputError(`${what} must be a non-negative integer, not ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-function checkTime(value: unknown): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new InvalidInputError(`lastActivityAt must be a non-negative number of milliseconds`);
-  }
-  return value;
 }

@@ -326,7 +326,7 @@ Deno.test("folding: deltas grow one chunk per run; alternating reasoning/text/to
   });
 });
 
-Deno.test("folding: streamed text is readable mid-turn (written through on every delta)", async () => {
+Deno.test("folding: a streamed chunk is written once, complete, when it closes; history never changes", async () => {
   await using f = await fixture();
   const { store } = f;
   store.create({ id: "c" });
@@ -334,26 +334,29 @@ Deno.test("folding: streamed text is readable mid-turn (written through on every
   t.begin();
   t.user("q");
   t.text("Hel");
-  assertEquals(store.history("c", { sinceSeq: 1 }).chunks, [{
+  // The open chunk is not history yet (its deltas are in the event log).
+  assertEquals(store.history("c", { sinceSeq: 1 }).chunks, []);
+  t.text('lo "wörld" \n\\ 🎉');
+  assertEquals(store.history("c", { sinceSeq: 1 }).chunks, []);
+  t.call("ls"); // closes the text chunk
+  const seen = store.history("c", { sinceSeq: 1 }).chunks;
+  assertEquals(seen[0], {
     seq: 2,
     role: "assistant",
-    chunk: { type: "text", text: "Hel" },
-  }]);
-  t.text('lo "wörld" \n\\ 🎉');
-  assertEquals(store.history("c", { sinceSeq: 1 }).chunks[0].chunk, {
-    type: "text",
-    text: 'Hello "wörld" \n\\ 🎉',
+    chunk: { type: "text", text: 'Hello "wörld" \n\\ 🎉' },
   });
-  // The next turn's deltas never extend the previous turn's chunk.
-  t.end();
+  t.text("more");
+  t.end(); // ending the turn closes its open chunk too
+  assertEquals(store.history("c", { sinceSeq: 1 }).chunks.slice(0, seen.length), seen);
+  assertEquals(seqs(store.allChunks("c")), [1, 2, 3, 4]);
   const t2 = turnOf(store, "c", "t2");
   t2.begin();
   t2.text("new");
-  assertEquals(seqs(store.allChunks("c")), [1, 2, 3]);
-  // A chunk appended directly ends the run too.
+  // A chunk appended directly closes the open one first.
   store.appendChunk("c", "system", { type: "system", text: "note" }, "t2");
   t2.text(" more");
-  assertEquals(chunksOf(store, "c").slice(2), [
+  t2.end();
+  assertEquals(chunksOf(store, "c").slice(4), [
     ["assistant", { type: "text", text: "new" }],
     ["system", { type: "system", text: "note" }],
     ["assistant", { type: "text", text: " more" }],
@@ -390,7 +393,7 @@ Deno.test("seqs are gap-free from 1 per conversation, across turns and interleav
     const chunks = store.allChunks(id);
     assertEquals(seqs(chunks), chunks.map((_, i) => i + 1));
     const events = store.eventsSince(id, 0);
-    assertEquals(events.map((e) => e.seq), events.map((_, i) => i + 1));
+    assertEquals(events.map((e) => e.eventSeq), events.map((_, i) => i + 1));
     assertEquals(store.latestEventSeq(id), events.length);
   }
   assertEquals(store.allChunks("a").length, 6); // per turn: user text, assistant text
@@ -400,7 +403,7 @@ Deno.test("seqs are gap-free from 1 per conversation, across turns and interleav
     conversationId: "a",
     status: "idle",
   });
-  assertEquals(store.eventsSince("b", 2, 2).map((e) => [e.seq, e.event.type]), [[3, "tool-call"], [
+  assertEquals(store.eventsSince("b", 2, 2).map((e) => [e.eventSeq, e.event.type]), [[3, "tool-call"], [
     4,
     "tool-result",
   ]]);
@@ -708,7 +711,7 @@ Deno.test("crash: a child process SIGKILLed mid-turn loses nothing stored; the t
 
       // The event log says the same, ending the turn with done + turn-sealed, gap-free.
       const events = store.eventsSince("crash", 0);
-      assertEquals(events.map((e) => e.seq), events.map((_, i) => i + 1));
+      assertEquals(events.map((e) => e.eventSeq), events.map((_, i) => i + 1));
       const t2 = events.filter((e) => e.event.type !== "status" && e.event.turnId === "t2").map((e) =>
         e.event.type
       );

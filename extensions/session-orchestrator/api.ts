@@ -1,6 +1,6 @@
 // What session-orchestrator offers: submitting turns, following them live, stopping them.
+import type { EventCursor, StoredEvent } from "../conversation-store/api.ts";
 import {
-  type AgentEvent,
   defineKey,
   type ModelMessage,
   type Provider,
@@ -18,19 +18,13 @@ export interface TurnRequest {
   clientRequestId?: string;
 }
 
-/** One event as stored: its per-conversation sequence number and the event. */
-export interface SequencedEvent {
-  seq: number;
-  event: AgentEvent;
-}
-
 export interface TurnHandle {
   conversationId: string;
   turnId: string;
-  /** Seq of the turn's first event (its `user-message`): replay from `firstSeq - 1` to see the whole turn. */
-  readonly firstSeq: number;
-  /** Every event of the turn from its first, then live ones until `turn-sealed`. */
-  events(): AsyncIterable<SequencedEvent>;
+  /** The conversation's last event seq before the turn: follow from it to see the whole turn. */
+  readonly afterEventSeq: number;
+  /** The turn's events from the conversation's feed: from its first, then live ones, to its `turn-sealed`. */
+  follow(): EventCursor;
   /** Settles after the turn is sealed (all stored). */
   settled: Promise<TurnOutcome | undefined>;
 }
@@ -86,8 +80,8 @@ export interface Orchestrator {
 
 export const OrchestratorKey = defineKey<Orchestrator>("session-orchestrator");
 
-/** Every stored event of every conversation, in order, after it is durable. */
-export const SessionEvent = defineKey<SequencedEvent>("session.event");
+/** Every stored event of every conversation, in order, after it is durable (for observers; clients read the feed). */
+export const SessionEvent = defineKey<StoredEvent>("session.event");
 
 /** A client asked frontends to show this conversation (POST /conversations/:id/open, `send --open`). */
 export const ConversationOpen = defineKey<{ conversationId: string; workspaceId: string }>(

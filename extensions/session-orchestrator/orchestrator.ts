@@ -13,7 +13,12 @@ import {
   type ToolHandle,
   type TurnOutcome,
 } from "../../src/kernel/mod.ts";
-import type { Conversation, ConversationStore } from "../conversation-store/api.ts";
+import type {
+  Conversation,
+  ConversationStore,
+  EventCursor,
+  StorageUnavailableError,
+} from "../conversation-store/api.ts";
 import { type ModelCatalog, type ResolvedModel, UnknownModelError } from "../credential-store/api.ts";
 import { chunksToMessages } from "./messages.ts";
 import {
@@ -21,7 +26,6 @@ import {
   type Orchestrator,
   type PrefixOptions,
   type RequestPrefix,
-  type SequencedEvent,
   SessionEvent,
   type SteeringSource,
   type TurnHandle,
@@ -43,41 +47,41 @@ export interface OrchestratorDeps {
 
 class Run implements TurnHandle {
   readonly controller = new AbortController();
-  readonly log: SequencedEvent[] = [];
-  sealed = false;
-  #waiters = new Set<() => void>();
+  /** Set when the store could not commit the turn's events: the turn stops and is closed by repair. */
+  failure: StorageUnavailableError | undefined;
   settled: Promise<TurnOutcome | undefined>;
   resolveSettled!: (o: TurnOutcome | undefined) => void;
 
-  constructor(readonly conversationId: string, readonly turnId: string) {
+  constructor(
+    private readonly store: ConversationStore,
+    readonly conversationId: string,
+    readonly turnId: string,
+    readonly afterEventSeq: number,
+  ) {
     this.settled = new Promise((resolve) => this.resolveSettled = resolve);
   }
 
-  get firstSeq(): number {
-    return this.log[0]?.seq ?? 0;
+  follow(): EventCursor {
+    return followTurn(this.store, this.conversationId, this.turnId, this.afterEventSeq);
   }
+}
 
-  push(e: SequencedEvent): void {
-    this.log.push(e);
-    if (e.event.type === "turn-sealed") this.sealed = true;
-    for (const wake of this.#waiters) wake();
-    this.#waiters.clear();
-  }
-
-  async *events(): AsyncIterable<SequencedEvent> {
-    let i = 0;
-    while (true) {
-      while (i < this.log.length) yield this.log[i++];
-      if (this.sealed) return;
-      await new Promise<void>((resolve) => this.#waiters.add(resolve));
-    }
-  }
+/** A turn's events from the feed: its first, then live ones, to its `turn-sealed`. */
+export function followTurn(
+  store: ConversationStore,
+  conversationId: string,
+  turnId: string,
+  afterEventSeq: number,
+): EventCursor {
+  return store.follow(conversationId, afterEventSeq, {
+    until: (e) => e.event.type === "turn-sealed" && e.event.turnId === turnId,
+  });
 }
 
 interface TurnOrigin {
   conversationId: string;
   turnId: string;
-  firstSeq: number;
+  afterEventSeq: number;
 }
 
 const CACHED_HISTORIES = 64;
@@ -85,7 +89,9 @@ const CACHED_HISTORIES = 64;
 export class SessionOrchestrator implements Orchestrator {
   #runs = new Map<string, Run>();
   /** Recent client request ids → their turn, so a retried POST attaches instead of running twice. */
-  #byRequest = new Map<string, { conversationId: string; started: Promise<TurnOrigin> }>();
+  #byRequest = new Map<string, { conversationId: string; message: string; started: Promise<TurnOrigin> }>();
+  /** Turns a failed commit broke that the store could not close yet (conversation → turn). */
+  #repairs = new Map<string, { turnId: string; reason: { message: string; code: string } }>();
   /** Conversations whose turn is being set up (between the request and its first event). */
   #reserved = new Set<string>();
   /** Reserved conversations that were stopped before their turn started. */
@@ -95,7 +101,17 @@ export class SessionOrchestrator implements Orchestrator {
   #steering = new Set<SteeringSource>();
   #idle = new Map<string, Set<() => void>>();
 
-  constructor(private readonly deps: OrchestratorDeps) {}
+  constructor(private readonly deps: OrchestratorDeps) {
+    deps.store.onCommit((e) => deps.events.emit(SessionEvent, e));
+    deps.store.onCommitFailure((ids, error) => {
+      for (const id of ids) {
+        const run = this.#runs.get(id);
+        if (!run || run.failure) continue;
+        run.failure = error;
+        run.controller.abort();
+      }
+    });
+  }
 
   async submit(req: TurnRequest): Promise<TurnHandle> {
     const requestId = req.clientRequestId;
@@ -108,9 +124,16 @@ export class SessionOrchestrator implements Orchestrator {
             `client request id ${requestId} already started a turn in another conversation`,
           );
         }
+        if (req.message !== known.message) {
+          throw conflict(
+            "request_id_reused",
+            `client request id ${requestId} already started a turn with a different message; use a new id`,
+          );
+        }
         return this.#attach(await known.started);
       }
     }
+    this.#checkStorage();
     const conversationId = req.conversationId ?? this.#newId();
     this.#reserve(conversationId);
     // Recorded before the first await, so a retry racing this one attaches instead of running twice.
@@ -122,11 +145,23 @@ export class SessionOrchestrator implements Orchestrator {
       const attached = started.then((run) => this.#origin(run));
       // Only a retry awaits this; without one, a failed start (the caller has it) must not go unhandled.
       attached.catch(() => {});
-      this.#byRequest.set(requestId, { conversationId, started: attached });
+      this.#byRequest.set(requestId, { conversationId, message: req.message, started: attached });
       started.catch(() => this.#byRequest.delete(requestId));
       if (this.#byRequest.size > 1000) this.#byRequest.delete(this.#byRequest.keys().next().value!);
     }
     return await started;
+  }
+
+  /**
+   * After a failed commit, new turns wait until the turns it broke are closed in the store (a 503 until then):
+   * each submit tries again, so the daemon recovers by itself once the disk has room.
+   */
+  #checkStorage(): void {
+    for (const [conversationId, repair] of this.#repairs) {
+      this.deps.store.abandonTurn(conversationId, repair.turnId, repair.reason); // throws while still full
+      this.#repairs.delete(conversationId);
+      this.#statusChanged(conversationId);
+    }
   }
 
   /** One turn at a time per conversation: a second submit, before or after the first started, is a 409. */
@@ -150,37 +185,28 @@ export class SessionOrchestrator implements Orchestrator {
 
     const conversation = existing ??
       store.create({ id: conversationId, workspaceId: req.workspaceId, title: titleFrom(req.message) });
-    store.update(conversation.id, {
+    const patch = {
       ...(conversation.title === "" ? { title: titleFrom(req.message) } : {}),
       ...(req.model ? { model: resolved.name } : {}),
       ...(req.cwd ? { cwd } : {}),
       ...(req.reasoningEffort ? { reasoningEffort: req.reasoningEffort } : {}),
       ...(req.workspaceId ? { workspaceId: req.workspaceId } : {}),
       ...(conversation.status === "closed" ? { status: "idle" as const } : {}),
-    });
+    };
+    if (Object.keys(patch).length > 0) store.update(conversation.id, patch);
 
     const turnId = this.#newId();
-    const run = new Run(conversationId, turnId);
     const prefix = this.#prefixOf(
       conversationId,
       resolved,
       cwd,
       req.reasoningEffort ?? conversation.reasoningEffort ?? undefined,
     );
-    store.beginTurn(conversationId, turnId, resolved.name);
+    const afterEventSeq = store.beginTurn(conversationId, turnId, resolved.name);
+    const run = new Run(store, conversationId, turnId, afterEventSeq);
     this.#runs.set(conversationId, run);
-    try {
-      this.#statusChanged(conversationId);
-      this.#record(run, { type: "user-message", conversationId, turnId, text: req.message });
-    } catch (error) {
-      // Storage refused the turn's first event: end it rather than leave the conversation stuck active.
-      this.#runs.delete(conversationId);
-      run.resolveSettled(undefined);
-      try {
-        store.endTurn(conversationId, turnId, "error");
-      } catch { /* the store is failing; reconcile repairs the turn on the next start */ }
-      throw error;
-    }
+    this.#statusChanged(conversationId);
+    store.append({ type: "user-message", conversationId, turnId, text: req.message });
 
     void this.#drive(run, {
       ...prefix,
@@ -281,6 +307,7 @@ export class SessionOrchestrator implements Orchestrator {
     call: RequestPrefix,
   ): Promise<void> {
     const { conversationId, turnId } = run;
+    const { store } = this.deps;
     let outcome: TurnOutcome | undefined;
     let turn: ReturnType<typeof runTurn> | undefined;
     try {
@@ -298,83 +325,88 @@ export class SessionOrchestrator implements Orchestrator {
         hooks: this.deps.hooks,
         drainSteering: () => [...this.#steering].flatMap((source) => source(conversationId)),
       });
-      while (true) {
+      while (!run.failure) {
         const next = await turn.next();
         if (next.done) {
           outcome = next.value;
           break;
         }
-        this.#record(run, next.value);
+        if (!run.failure) store.append(next.value);
       }
-      this.#cache(conversationId, [...call.messages, ...outcome.added]);
+      if (!run.failure) store.append({ type: "turn-sealed", conversationId, turnId });
     } catch (error) {
-      // runTurn does not throw for model or tool failures; this is a bug or a storage failure. Stop the
-      // provider stream and any running tool before closing the turn.
+      // runTurn does not throw for model or tool failures; this is a bug. Stop the provider stream and any
+      // running tool, then close the turn with the error in its history.
       run.controller.abort();
-      await turn?.return(undefined as never).catch(() => {});
       this.deps.log.error("turn failed", { conversationId, turnId, error: String(error) });
-      this.#messages.delete(conversationId);
-      this.#safeRecord(run, {
+      this.#safeAppend(run, {
         type: "error",
         conversationId,
         turnId,
         message: String(error),
         code: "internal",
       });
-      this.#safeRecord(run, { type: "done", conversationId, turnId, reason: "error" });
+      this.#safeAppend(run, { type: "done", conversationId, turnId, reason: "error" });
+      this.#safeAppend(run, { type: "turn-sealed", conversationId, turnId });
+      outcome = undefined;
     } finally {
-      const status = outcome?.reason === "stop"
-        ? "done"
-        : outcome?.reason === "aborted"
-        ? "aborted"
-        : "error";
-      try {
-        this.deps.store.endTurn(conversationId, turnId, status);
-      } catch (error) {
-        this.deps.log.error("could not end turn", { conversationId, turnId, error: String(error) });
+      if (run.failure) await turn?.return(undefined as never).catch(() => {});
+      await store.flushed(); // the failure listener has run by now if the turn's last commit failed
+      if (run.failure) {
+        this.#messages.delete(conversationId);
+        this.#closeBroken(run, run.failure);
+      } else if (outcome) {
+        this.#cacheAfter(conversationId, turnId, call.messages);
+      } else {
+        this.#messages.delete(conversationId);
       }
-      this.#safeRecord(run, { type: "turn-sealed", conversationId, turnId });
-      if (!run.sealed) run.push({ seq: -1, event: { type: "turn-sealed", conversationId, turnId } });
       this.#runs.delete(conversationId);
       this.#statusChanged(conversationId);
-      run.resolveSettled(outcome);
+      run.resolveSettled(run.failure ? undefined : outcome);
       for (const wake of this.#idle.get(conversationId) ?? []) wake();
       this.#idle.delete(conversationId);
     }
   }
 
-  #origin(run: Run): TurnOrigin {
-    return { conversationId: run.conversationId, turnId: run.turnId, firstSeq: run.firstSeq };
+  /** A turn whose events could not be stored: closed in the store now, or at the next submit that can. */
+  #closeBroken(run: Run, failure: StorageUnavailableError): void {
+    const { conversationId, turnId } = run;
+    const reason = {
+      message: `the turn stopped: its events could not be stored (${failure.message})`,
+      code: failure.code,
+    };
+    this.deps.log.error("turn stopped: storage refused its events", {
+      conversationId,
+      turnId,
+      error: failure.message,
+    });
+    try {
+      this.deps.store.abandonTurn(conversationId, turnId, reason);
+    } catch {
+      this.#repairs.set(conversationId, { turnId, reason });
+    }
   }
 
-  /** The turn a request id started: live if still running, else replayed from the store. */
+  #origin(run: Run): TurnOrigin {
+    return { conversationId: run.conversationId, turnId: run.turnId, afterEventSeq: run.afterEventSeq };
+  }
+
+  /** The turn a request id started, from the feed: live if still running, replayed if finished. */
   #attach(known: TurnOrigin): TurnHandle {
     const live = this.#runs.get(known.conversationId);
     if (live?.turnId === known.turnId) return live;
-    const stored = this.deps.store.eventsSince(known.conversationId, known.firstSeq - 1)
-      .filter((e) => e.event.type !== "status" && e.event.turnId === known.turnId);
+    const { store } = this.deps;
     return {
-      conversationId: known.conversationId,
-      turnId: known.turnId,
-      firstSeq: known.firstSeq,
+      ...known,
       settled: Promise.resolve(undefined),
-      async *events() {
-        yield* stored;
-      },
+      follow: () => followTurn(store, known.conversationId, known.turnId, known.afterEventSeq),
     };
   }
 
-  /** Durable first, then visible: the store assigns the seq, then subscribers and the run's log see it. */
-  #record(run: Run, event: AgentEvent): void {
-    const seq = this.deps.store.appendEvent(event);
-    const sequenced = { seq, event };
-    run.push(sequenced);
-    this.deps.events.emit(SessionEvent, sequenced);
-  }
-
-  #safeRecord(run: Run, event: AgentEvent): void {
+  #safeAppend(run: Run, event: AgentEvent): void {
+    if (run.failure) return;
     try {
-      this.#record(run, event);
+      this.deps.store.append(event);
     } catch (error) {
       this.deps.log.error("could not store event", { type: event.type, error: String(error) });
     }
@@ -391,11 +423,23 @@ export class SessionOrchestrator implements Orchestrator {
     }
   }
 
+  /** The one history builder: stored chunks → model messages (cached per conversation, built the same way). */
   #history(conversationId: string): ModelMessage[] {
     const messages = this.#messages.get(conversationId) ??
       chunksToMessages(this.deps.store.allChunks(conversationId));
     this.#cache(conversationId, messages);
     return messages;
+  }
+
+  /**
+   * After a turn: the history it started from plus its own chunks, through the same builder. Every turn's
+   * chunks begin with its user message, which closes the previous turn's last message, so building per turn
+   * gives what building the whole history at once would (tests/history_test.ts holds the two to it).
+   */
+  #cacheAfter(conversationId: string, turnId: string, before: ModelMessage[]): void {
+    const history = before.slice(0, -1); // `before` ends with the turn's user message, rebuilt from its chunk
+    const turnChunks = this.deps.store.turnChunks(conversationId, turnId);
+    this.#cache(conversationId, [...history, ...chunksToMessages(turnChunks)]);
   }
 
   #cache(conversationId: string, messages: ModelMessage[]): void {

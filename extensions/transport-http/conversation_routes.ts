@@ -8,10 +8,10 @@ import {
   ConversationOpen,
   ConversationStatusChanged,
   type Orchestrator,
-  type TurnHandle,
 } from "../session-orchestrator/api.ts";
 import type { HttpServer } from "./api.ts";
 import { noComputer } from "./workspace_routes.ts";
+import { ndjson } from "./event_routes.ts";
 
 export interface RouteDeps {
   server: HttpServer;
@@ -71,7 +71,7 @@ export function mountConversationRoutes(
       workspaceId: body.workspaceId,
       clientRequestId: body.clientRequestId ?? request.headers.get("x-client-request-id") ?? undefined,
     });
-    return ndjson(handle);
+    return ndjson(handle.follow(), handle);
   });
 
   server.route(routes.listConversations, ({ query }) => {
@@ -246,27 +246,4 @@ function turnMetrics(t: TurnRecord) {
     startedAt: t.startedAt,
     ...(t.endedAt !== null ? { endedAt: t.endedAt } : {}),
   };
-}
-
-/** Streams a turn's events, one JSON per line. A client going away stops the stream, never the turn. */
-export function ndjson(handle: TurnHandle): Response {
-  const encoder = new TextEncoder();
-  const events = handle.events()[Symbol.asyncIterator]();
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const next = await events.next();
-      if (next.done) return controller.close();
-      controller.enqueue(encoder.encode(JSON.stringify(next.value.event) + "\n"));
-    },
-    cancel() {
-      events.return?.();
-    },
-  });
-  return new Response(body, {
-    headers: {
-      "content-type": "application/x-ndjson; charset=utf-8",
-      "cache-control": "no-cache",
-      "x-conversation-id": handle.conversationId,
-    },
-  });
 }

@@ -7,6 +7,7 @@ import { ModelCatalogKey } from "../credential-store/api.ts";
 import { OrchestratorKey } from "../session-orchestrator/api.ts";
 import { HttpServerKey } from "./api.ts";
 import { mountConversationRoutes } from "./conversation_routes.ts";
+import { mountEventRoutes } from "./event_routes.ts";
 import { createServer } from "./server.ts";
 import { mountWorkspaceRoutes } from "./workspace_routes.ts";
 import { manifest } from "./manifest.ts";
@@ -40,6 +41,7 @@ export function createTransportHttp(options: HttpOptions): ExtensionModule {
         checkDir: directoryChecker(ctx.config),
       };
       mountConversationRoutes(deps);
+      mountEventRoutes(deps);
       mountWorkspaceRoutes(deps);
       // Built on request from what is served then, so routes other extensions add are in it.
       let cached: { count: number; doc: Record<string, unknown> } | undefined;

@@ -4,9 +4,9 @@
 //   connection or a crashed daemon.
 // - Sends never wait: `WebSocket.send` queues. A client whose queue (`bufferedAmount`) passes the limit is cut off,
 //   so a slow or dead client costs bounded memory and holds back no one (not the turn, not other clients).
-// - Chat events are the orchestrator's stored events (`SessionEvent`, each with its seq). A follower remembers the
-//   last seq it was given; replays read the store synchronously and join the live stream in the same tick, so
-//   there is no gap and no duplicate between them.
+// - Chat events come from the conversation's one feed (the store's cursor: stored events by event seq, then the
+//   live tail), as for `POST /chat`; each follow reads its own cursor at the pace its client reads, so there is
+//   no gap and no duplicate, and a slow client holds back no one.
 import {
   describeZodError,
   DispatchError,
@@ -23,14 +23,12 @@ import {
   type SurfaceSpec,
   type SurfaceUpdate,
 } from "../../src/contract/ui.ts";
-import type { ConversationStore } from "../conversation-store/api.ts";
+import type { ConversationStore, EventCursor, StoredEvent } from "../conversation-store/api.ts";
 import {
   ConversationCompacted,
   ConversationOpen,
   ConversationStatusChanged,
   type Orchestrator,
-  type SequencedEvent,
-  SessionEvent,
 } from "../session-orchestrator/api.ts";
 import { SurfaceCatalogChanged, type SurfaceRegistry, SurfaceUpdated } from "../surface-registry/api.ts";
 import type { MessageQueue } from "../message-queue/api.ts";
@@ -69,16 +67,15 @@ interface Follow {
   client: Client;
   conversationId: string;
   allEvents: boolean;
-  /** The last seq given (or skipped by the filter): nothing at or before it is sent again. */
+  /** The last event seq given (or skipped by the filter): nothing at or before it is sent again. */
   lastSeq: number;
-  /** While a replay runs: live events held back until it catches up. */
-  backlog?: SequencedEvent[];
+  /** The turn of the last event given, for the error frame when its events could not be stored. */
+  turnId?: string;
+  cursor: EventCursor;
 }
 
-/** Stored events read per page during a replay. */
-const REPLAY_PAGE = 200;
-/** How long a replay waits for a client to read before giving up on it. */
-const REPLAY_STALL_MS = 30_000;
+/** How long a follow waits for a client to read before giving up on it. */
+const STALL_MS = 30_000;
 
 class Client {
   open = true;
@@ -103,7 +100,6 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 
 export class Hub {
   #clients = new Set<Client>();
-  #followers = new Map<string, Set<Follow>>();
   #surfaceSubs = new Map<string, Set<Client>>();
   #offs: (() => void)[] = [];
   /** Runs only while some client is connected. */
@@ -113,7 +109,6 @@ export class Hub {
   constructor(private readonly deps: HubDeps) {
     const { events } = deps;
     this.#offs.push(
-      events.on(SessionEvent, (e) => this.#onSessionEvent(e)),
       events.on(SurfaceUpdated, (u) => this.#onSurfaceUpdate(u)),
       events.on(SurfaceCatalogChanged, ({ catalog }) => this.#broadcast({ type: "catalog", catalog })),
       events.on(
@@ -365,7 +360,7 @@ export class Hub {
     });
     // The turn's first events may already be stored: follow from just before its first one.
     this.#follow(client, turn.conversationId, {
-      since: turn.firstSeq - 1,
+      since: turn.afterEventSeq,
       allEvents: msg.allEvents,
       turnId: turn.turnId,
       requestId: msg.requestId,
@@ -375,12 +370,12 @@ export class Hub {
 
   #chatSubscribe(client: Client, msg: ClientMessageOf<"chat.subscribe">): void {
     const { conversationId } = msg;
-    let since = msg.sinceSeq;
+    let since = msg.sinceEventSeq ?? msg.sinceSeq;
     if (since === undefined) {
       // Late join: the running turn from its start, else only what comes next.
       const running = this.deps.orchestrator.running(conversationId);
       since = running
-        ? running.firstSeq - 1
+        ? running.afterEventSeq
         : this.deps.store.get(conversationId)
         ? this.deps.store.latestEventSeq(conversationId)
         : 0;
@@ -426,58 +421,77 @@ export class Hub {
       );
     }
     if (existing) this.#unfollow(client, conversationId);
-    const follow: Follow = { client, conversationId, allEvents: opts.allEvents ?? false, lastSeq: since };
+    const follow: Follow = {
+      client,
+      conversationId,
+      allEvents: opts.allEvents ?? false,
+      lastSeq: since,
+      cursor: store.follow(conversationId, since),
+    };
     client.follows.set(conversationId, follow);
-    this.#index(this.#followers, conversationId).add(follow);
     this.#subscribed(client, conversationId, latest, opts);
-    if (since < latest) {
-      follow.backlog = [];
-      this.#replay(follow).catch((error) => {
-        this.deps.log.warn("replay failed", {
-          client: client.id,
-          conversationId,
-          error: errorMessage(error),
-        });
-        this.#disconnect(client, 1011, "replay failed");
-      });
-    }
+    this.#pump(follow).catch((error) => {
+      this.deps.log.warn("follow failed", { client: client.id, conversationId, error: errorMessage(error) });
+      this.#disconnect(client, 1011, "follow failed");
+    });
   }
 
   /**
-   * Sends a follower the stored events after its cursor, paced by how fast the client reads (never more than
-   * half the buffer limit queued), then what arrived live meanwhile. Every live event is stored before it is
-   * emitted, so the store pages cover the backlog; the cursor drops the copies. The last store read and the
-   * switch to live delivery happen in one tick, so no event falls between them.
+   * Sends a follower its cursor's events: live ones at once, a replay paced by how fast the client reads (never
+   * more than half the buffer limit queued; a client that stays behind is disconnected). When the conversation's events could not be
+   * stored, the client gets an `error` and a `done` for the turn (not stored: no event seq), and the follow
+   * goes on from the last event it had.
    */
-  async #replay(follow: Follow): Promise<void> {
+  async #pump(follow: Follow): Promise<void> {
     const { client, conversationId } = follow;
     const following = () => client.open && client.follows.get(conversationId) === follow;
     while (following()) {
-      const page = this.deps.store.eventsSince(conversationId, follow.lastSeq, REPLAY_PAGE);
-      if (page.length === 0) break;
-      for (const e of page) {
-        if (!(await this.#roomFor(client)) || !following()) return;
-        this.#send1(follow, e);
+      let batch: StoredEvent[] | undefined;
+      try {
+        batch = await follow.cursor.next();
+      } catch (error) {
+        if (!following() || !(error instanceof DispatchError) || error.kind !== "unavailable") throw error;
+        if (follow.turnId) this.#sendStorageFailure(follow, error);
+        follow.cursor = this.deps.store.follow(conversationId, follow.lastSeq);
+        continue;
+      }
+      if (!batch) return;
+      // Live events go out at once (a client over the buffer limit is cut off); a replay is paced instead.
+      const live = follow.cursor.live;
+      for (const e of batch) {
+        if (!following() || (!live && !(await this.#roomFor(client)))) return;
+        follow.lastSeq = e.eventSeq;
+        follow.turnId = e.event.type === "status" || e.event.type === "turn-sealed"
+          ? undefined
+          : e.event.turnId;
+        if (!follow.allEvents && !LEGACY_EVENT_TYPES.has(e.event.type)) continue;
+        this.#sendText(client, chatDelta(e));
       }
     }
-    if (!following()) return;
-    const backlog = follow.backlog ?? [];
-    follow.backlog = undefined;
-    for (const e of backlog) this.#deliver(follow, e);
+  }
+
+  #sendStorageFailure(follow: Follow, error: DispatchError): void {
+    const ids = { conversationId: follow.conversationId, turnId: follow.turnId! };
+    this.#send(follow.client, {
+      type: "chat.delta",
+      event: { type: "error", ...ids, message: error.message, code: error.code },
+    });
+    this.#send(follow.client, { type: "chat.delta", event: { type: "done", ...ids, reason: "error" } });
+    follow.turnId = undefined;
   }
 
   /** Waits until the client's send buffer is under half the limit; false (and disconnected) if it stays full. */
   async #roomFor(client: Client): Promise<boolean> {
     const half = this.deps.options.maxBufferedBytes / 2;
-    const deadline = Date.now() + REPLAY_STALL_MS;
+    if (client.open && client.socket.bufferedAmount <= half) return true;
+    const deadline = Date.now() + STALL_MS;
     while (client.open && client.socket.bufferedAmount > half) {
       if (Date.now() > deadline) {
         this.deps.log.warn("socket client too slow; disconnected", {
           client: client.id,
           bufferedBytes: client.socket.bufferedAmount,
-          during: "replay",
         });
-        this.#disconnect(client, 1013, "too slow: replay buffer full");
+        this.#disconnect(client, 1013, "too slow: send buffer full");
         return false;
       }
       await new Promise((r) => setTimeout(r, 10));
@@ -488,13 +502,13 @@ export class Hub {
   #subscribed(
     client: Client,
     conversationId: string,
-    latestSeq: number,
+    latestEventSeq: number,
     opts: { turnId?: string; requestId?: string },
   ): void {
     this.#send(client, {
       type: "chat.subscribed",
       conversationId,
-      latestSeq,
+      latestEventSeq,
       ...(opts.turnId ? { turnId: opts.turnId } : {}),
       ...(opts.requestId ? { requestId: opts.requestId } : {}),
     });
@@ -504,33 +518,7 @@ export class Hub {
     const follow = client.follows.get(conversationId);
     if (!follow) return;
     client.follows.delete(conversationId);
-    const set = this.#followers.get(conversationId);
-    set?.delete(follow);
-    if (set?.size === 0) this.#followers.delete(conversationId);
-  }
-
-  #onSessionEvent(e: SequencedEvent): void {
-    // Serialised once, on first need, whatever the number of followers.
-    let text: string | undefined;
-    const frame = () => text ??= chatDelta(e);
-    for (const follow of this.#followers.get(e.event.conversationId) ?? []) this.#deliver(follow, e, frame);
-  }
-
-  /** A live event: held while the follower's replay runs, else sent unless it has it already. */
-  #deliver(follow: Follow, e: SequencedEvent, frame?: () => string): boolean {
-    if (follow.backlog) {
-      follow.backlog.push(e);
-      return true;
-    }
-    return this.#send1(follow, e, frame);
-  }
-
-  /** Sends one event unless the follower has it already; false when the client is gone. */
-  #send1(follow: Follow, e: SequencedEvent, frame = () => chatDelta(e)): boolean {
-    if (e.seq <= follow.lastSeq) return true;
-    follow.lastSeq = e.seq;
-    if (!follow.allEvents && !LEGACY_EVENT_TYPES.has(e.event.type)) return true;
-    return this.#sendText(follow.client, frame());
+    follow.cursor.close();
   }
 
   async #chatQueue(client: Client, msg: ClientMessageOf<"chat.queue">): Promise<void> {
@@ -546,7 +534,7 @@ export class Hub {
     // Like chat.send: whoever started the turn sees it.
     if (result.turn) {
       this.#follow(client, result.turn.conversationId, {
-        since: result.turn.firstSeq - 1,
+        since: result.turn.afterEventSeq,
         allEvents: msg.allEvents,
         turnId: result.turn.turnId,
         keep: true,
@@ -637,8 +625,15 @@ export class Hub {
   }
 }
 
-/** The `chat.delta` frame of one stored event. */
-function chatDelta({ seq, event }: SequencedEvent): string {
-  const frame: ServerMessage = { type: "chat.delta", event, seq };
-  return JSON.stringify(frame);
+/** `chat.delta` frames, serialised once per event whatever the number of followers. */
+const frames = new WeakMap<StoredEvent, string>();
+
+/** The `chat.delta` frame of one stored event: the event's wire line (with its eventSeq), and eventSeq beside. */
+function chatDelta(e: StoredEvent): string {
+  let frame = frames.get(e);
+  if (frame === undefined) {
+    frame = `{"type":"chat.delta","event":${e.line},"eventSeq":${e.eventSeq}}`;
+    frames.set(e, frame);
+  }
+  return frame;
 }

@@ -1,34 +1,26 @@
-// The hub in-process, behind a real socket, with the real registry and an event bus standing in for the daemon.
+// The hub in-process, behind a real socket, with the real registry, a real store on a SQLite file, and an event
+// bus standing in for the rest of the daemon.
 import { assertEquals } from "../../tests/assert.ts";
 import { WsClient } from "../../tests/ws_client.ts";
 import { EventBus, makeLogger, ServiceRegistry } from "../../src/kernel/mod.ts";
 import type { SurfaceField } from "../../src/contract/ui.ts";
-import type { ConversationStore } from "../conversation-store/api.ts";
+import type { AgentEvent } from "../../src/kernel/mod.ts";
 import {
   ConversationCompacted,
   ConversationOpen,
   ConversationStatusChanged,
   type Orchestrator,
-  type SequencedEvent,
-  SessionEvent,
 } from "../session-orchestrator/api.ts";
+import { openSqlite } from "../storage-sqlite/database.ts";
+import { openConversationStore } from "../conversation-store/store.ts";
 import { Registry } from "../surface-registry/registry.ts";
 import { Hub } from "./hub.ts";
 import { upgrade } from "./upgrade.ts";
 
-/** A stand-in store holding one conversation's event log. */
-function eventLog() {
-  const log: SequencedEvent[] = [];
-  const store = {
-    get: (id: string) => (id === "c1" ? { id } : undefined),
-    latestEventSeq: () => log.length,
-    eventsSince: (_id: string, after: number, limit?: number) =>
-      log.slice(after, limit ? after + limit : undefined),
-  } as unknown as ConversationStore;
-  return { log, store };
-}
-
-function setup(store: ConversationStore = { get: () => undefined } as unknown as ConversationStore) {
+function setup() {
+  const dir = Deno.makeTempDirSync({ prefix: "dispatch-hub-" });
+  const db = openSqlite(`${dir}/conversations.sqlite`);
+  const { store } = openConversationStore(db);
   const events = new EventBus();
   const log = makeLogger({ write: () => {} }, { now: () => 0 }, "transport-ws");
   const registry = new Registry({ events, services: new ServiceRegistry().scope("t"), log });
@@ -63,8 +55,12 @@ function setup(store: ConversationStore = { get: () => undefined } as unknown as
     hub.close();
     shutdown.abort();
     await server.finished;
+    db.close();
+    Deno.removeSync(dir, { recursive: true });
   };
-  return { events, registry, hub, connect, close };
+  /** Stores an event now (its own commit), as the orchestrator's writer would. */
+  const store1 = (event: AgentEvent) => store.appendEvent(event);
+  return { events, registry, hub, store, store1, connect, close };
 }
 
 Deno.test("conversation events and catalog changes reach every client", async () => {
@@ -102,9 +98,12 @@ Deno.test("conversation events and catalog changes reach every client", async ()
   }
 });
 
-Deno.test("followers get each stored event once, with its seq, filtered unless they asked for everything", async () => {
-  const { events, connect, close } = setup();
+Deno.test("followers get each stored event once, with its eventSeq, filtered unless they asked for everything", async () => {
+  const { store, store1, connect, close } = setup();
   try {
+    for (const id of ["c1", "other"]) store.create({ id });
+    store.beginTurn("c1", "t1", null);
+    store.beginTurn("other", "t9", null);
     const legacy = await connect();
     const all = await connect();
     await legacy.request(
@@ -116,31 +115,31 @@ Deno.test("followers get each stored event once, with its seq, filtered unless t
       (f) => f.type === "chat.subscribed",
     );
     const ids = { conversationId: "c1", turnId: "t1" };
-    events.emit(SessionEvent, { seq: 1, event: { type: "user-message", ...ids, text: "hi" } });
-    events.emit(SessionEvent, { seq: 2, event: { type: "turn-start", ...ids } });
-    events.emit(SessionEvent, { seq: 2, event: { type: "turn-start", ...ids } }); // a duplicate
-    events.emit(SessionEvent, { seq: 3, event: { type: "text-delta", ...ids, delta: "x" } });
-    events.emit(SessionEvent, {
-      seq: 1,
-      event: { type: "turn-start", conversationId: "other", turnId: "t9" },
-    });
-    events.emit(SessionEvent, { seq: 4, event: { type: "steering", ...ids, text: "more" } });
-    events.emit(SessionEvent, { seq: 5, event: { type: "turn-sealed", ...ids } });
-    await legacy.waitFor((f) => f.type === "chat.delta" && f.seq === 5);
-    await all.waitFor((f) => f.type === "chat.delta" && f.seq === 5);
-    assertEquals(legacy.deltas("c1").map((f) => [f.seq, f.event.type]), [
+    store1({ type: "user-message", ...ids, text: "hi" });
+    store1({ type: "turn-start", ...ids });
+    store1({ type: "text-delta", ...ids, delta: "x" });
+    store1({ type: "turn-start", conversationId: "other", turnId: "t9" });
+    store1({ type: "steering", ...ids, text: "more" });
+    store1({ type: "done", ...ids, reason: "stop" });
+    store1({ type: "turn-sealed", ...ids });
+    await legacy.waitFor((f) => f.type === "chat.delta" && f.eventSeq === 6);
+    await all.waitFor((f) => f.type === "chat.delta" && f.eventSeq === 6);
+    assertEquals(legacy.deltas("c1").map((f) => [f.eventSeq, f.event.type]), [
       [2, "turn-start"],
       [3, "text-delta"],
-      [5, "turn-sealed"],
+      [5, "done"],
+      [6, "turn-sealed"],
     ]);
-    assertEquals(all.deltas("c1").map((f) => f.seq), [1, 2, 3, 4, 5]);
+    assertEquals(all.deltas("c1").map((f) => f.eventSeq), [1, 2, 3, 4, 5, 6]);
+    assertEquals(all.deltas("c1").map((f) => f.event.eventSeq), [1, 2, 3, 4, 5, 6]);
     assertEquals(all.deltas("other"), []);
     // Unfollowed: nothing more.
     all.send({ type: "chat.unsubscribe", conversationId: "c1" });
     await all.request({ type: "subscribe", surfaceId: "nope" }, (f) => f.type === "error");
-    events.emit(SessionEvent, { seq: 6, event: { type: "turn-start", ...ids, turnId: "t2" } });
-    await legacy.waitFor((f) => f.type === "chat.delta" && f.seq === 6);
-    assertEquals(all.deltas("c1").length, 5);
+    store.beginTurn("c1", "t2", null);
+    store1({ type: "turn-start", ...ids, turnId: "t2" });
+    await legacy.waitFor((f) => f.type === "chat.delta" && f.eventSeq === 7);
+    assertEquals(all.deltas("c1").length, 6);
   } finally {
     await close();
   }
@@ -178,30 +177,25 @@ Deno.test("an update made while a subscriber's spec is being rendered reaches it
 });
 
 Deno.test("a replay from the store and events arriving meanwhile come out once each, in order", async () => {
-  const { log, store } = eventLog();
-  const { events, connect, close } = setup(store);
-  const append = () => {
-    const e: SequencedEvent = {
-      seq: log.length + 1,
-      event: { type: "text-delta", conversationId: "c1", turnId: "t1", delta: `d${log.length + 1}` },
-    };
-    log.push(e); // stored first, then emitted, as the orchestrator does
-    events.emit(SessionEvent, e);
-  };
+  const { store, store1, connect, close } = setup();
+  store.create({ id: "c1" });
+  store.beginTurn("c1", "t1", null);
+  let n = 0;
+  const append = () => store1({ type: "text-delta", conversationId: "c1", turnId: "t1", delta: `d${++n}` });
   try {
     for (let i = 0; i < 1000; i++) append();
     const ws = await connect();
-    ws.send({ type: "chat.subscribe", conversationId: "c1", sinceSeq: 10 });
+    ws.send({ type: "chat.subscribe", conversationId: "c1", sinceEventSeq: 10 });
     // Keep appending while the replay pages through the store.
     for (let i = 0; i < 50; i++) {
       append();
       await new Promise((r) => setTimeout(r, i % 5));
     }
-    await ws.waitFor((f) => f.type === "chat.delta" && f.seq === 1050);
-    const seqs = ws.deltas("c1").map((f) => f.seq);
+    await ws.waitFor((f) => f.type === "chat.delta" && f.eventSeq === 1050);
+    const seqs = ws.deltas("c1").map((f) => f.eventSeq);
     assertEquals(seqs, Array.from({ length: 1040 }, (_, i) => i + 11));
     const tooFar = await ws.request(
-      { type: "chat.subscribe", conversationId: "c1", sinceSeq: 0, requestId: "far" },
+      { type: "chat.subscribe", conversationId: "c1", sinceEventSeq: 0, requestId: "far" },
       (f) => f.type === "chat.error",
     );
     assertEquals([tooFar.code, tooFar.requestId], ["replay_too_large", "far"]);

@@ -89,6 +89,11 @@ export const ListQuerySchema = z.object({
   all: z.enum(["true", "false", "1", "0"]).optional(),
 });
 
+export const EventsQuerySchema = z.object({
+  /** The `eventSeq` of the last event the client has; 0 (the default) replays from the first. */
+  sinceEventSeq: intParam("sinceEventSeq").optional(),
+});
+
 export const HistoryQuerySchema = z.object({
   sinceSeq: intParam("sinceSeq").optional(),
   beforeSeq: intParam("beforeSeq").optional(),
@@ -96,6 +101,18 @@ export const HistoryQuerySchema = z.object({
 });
 
 // ---------------------------------------------------------------- responses
+
+/** One NDJSON line of a turn's events: the event and its `eventSeq` (WIRE.md "Two sequence numbers"). */
+export const WireEventSchema = z.intersection(
+  AgentEventSchema,
+  z.object({
+    eventSeq: z.number().int().positive().optional()
+      .describe(
+        "the stored event's number; absent only on the error that ends a stream whose events could not be stored",
+      ),
+  }),
+);
+export type WireEvent = z.infer<typeof WireEventSchema>;
 
 export const HealthSchema = z.object({ ok: z.literal(true) });
 export const ModelsSchema = z.object({
@@ -283,9 +300,24 @@ export const routes = {
     path: "/chat",
     summary: "Run one turn; streams AgentEvents as NDJSON, the conversation id in X-Conversation-Id",
     body: ChatRequestSchema,
-    response: AgentEventSchema,
+    response: WireEventSchema,
     stream: "ndjson",
-    errors: { 409: "a turn is already running in this conversation" },
+    errors: {
+      409: "a turn is already running in this conversation, or the clientRequestId started another turn",
+      503: "the conversation database is full or failing (code storage_full or storage_unavailable)",
+    },
+  }),
+  conversationEvents: route({
+    method: "GET",
+    path: "/conversations/:id/events",
+    summary:
+      "Re-attach to a conversation's events: those after sinceEventSeq, then live until the running turn's " +
+      "turn-sealed (NDJSON, each line with its eventSeq); without a running turn, what is stored",
+    params: IdParams,
+    query: EventsQuerySchema,
+    response: WireEventSchema,
+    stream: "ndjson",
+    errors: notFound,
   }),
   listConversations: route({
     method: "GET",

@@ -206,13 +206,14 @@ export const ChatSendMessageSchema = z.object({
   path: ["message"],
 });
 /**
- * Follow a conversation's events live. Without `sinceSeq`: the running turn's events from its start, then
- * live ones. With `sinceSeq` (the `seq` of the last `chat.delta` seen): exactly the events after it, from the
- * store, then live ones, with no gap and no duplicate.
+ * Follow a conversation's events live. Without `sinceEventSeq`: the running turn's events from its start, then
+ * live ones. With `sinceEventSeq` (the `eventSeq` of the last `chat.delta` seen): exactly the events after it,
+ * from the store, then live ones, with no gap and no duplicate. `sinceSeq` is its older name.
  */
 export const ChatSubscribeMessageSchema = z.object({
   type: z.literal("chat.subscribe"),
   conversationId: ConversationIdSchema,
+  sinceEventSeq: z.number().int().min(0).optional(),
   sinceSeq: z.number().int().min(0).optional(),
   allEvents,
   requestId,
@@ -282,11 +283,14 @@ export const InvokeResultMessageSchema = z.object({
   requestId: z.string().optional(),
   result: z.unknown(),
 });
-/** One stored event of a followed conversation; `seq` (extra to the reference) is its per-conversation number. */
+/**
+ * One stored event of a followed conversation; `eventSeq` (extra to the reference) is its per-conversation
+ * number, beside the event and inside it (as on the NDJSON lines).
+ */
 export const ChatDeltaMessageSchema = z.object({
   type: z.literal("chat.delta"),
   event: AgentEventSchema,
-  seq: z.number().int().positive().optional(),
+  eventSeq: z.number().int().positive().optional(),
 });
 export const ChatErrorMessageSchema = z.object({
   type: z.literal("chat.error"),
@@ -299,8 +303,8 @@ export const ChatErrorMessageSchema = z.object({
 export const ChatSubscribedMessageSchema = z.object({
   type: z.literal("chat.subscribed"),
   conversationId: z.string(),
-  /** The last seq already in the store when following began (replayed events included). */
-  latestSeq: z.number().int().min(0),
+  /** The last event seq already in the store when following began (replayed events included). */
+  latestEventSeq: z.number().int().min(0),
   turnId: z.string().optional(),
   requestId: z.string().optional(),
 });
