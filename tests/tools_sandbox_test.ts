@@ -44,7 +44,11 @@ Deno.test("the tools run sandboxed with only their manifest's permissions", asyn
     await host.boot(entries);
     for (const s of host.list()) assertEquals(s.status, "active", `${s.id}: ${s.error}`);
     for (const entry of entries.filter((e) => e.manifest.tools)) {
-      assertEquals([entry.state(), entry.starts()], ["idle", 0], `${entry.manifest.id} waits for its first call`);
+      assertEquals(
+        [entry.state(), entry.starts()],
+        ["idle", 0],
+        `${entry.manifest.id} waits for its first call`,
+      );
     }
     const tools = new Map<string, ToolHandle>(host.tools.list().map((t) => [t.spec.name, t]));
     const call = async (name: string, input: unknown, signal = new AbortController().signal) => {
