@@ -61,14 +61,28 @@ function expansions(config: Config): Record<string, string[]> {
   };
 }
 
-/** How long a sandbox started for a tool call stays up without calls (DISPATCH_SANDBOX_IDLE_MS). */
-function idleMs(config: Config): number | undefined {
-  const raw = config.secrets.DISPATCH_SANDBOX_IDLE_MS;
+/** A setting holding a whole number, or undefined when unset. */
+function wholeNumber(config: Config, name: string, unit: string): number | undefined {
+  const raw = config.secrets[name];
   if (raw === undefined || raw === "") return undefined;
-  if (!/^\d{1,9}$/.test(raw)) {
-    throw new ConfigError("DISPATCH_SANDBOX_IDLE_MS must be a whole number of milliseconds");
-  }
+  if (!/^\d{1,9}$/.test(raw)) throw new ConfigError(`${name} must be a whole number of ${unit}`);
   return Number(raw);
+}
+
+/** How long a sandbox started for a tool call stays up without calls, and how much memory one may hold. */
+function sandboxSettings(config: Config): SandboxOptions {
+  const idleMs = wholeNumber(config, "DISPATCH_SANDBOX_IDLE_MS", "milliseconds");
+  const memoryMb = wholeNumber(config, "DISPATCH_SANDBOX_MEMORY_MB", "MiB");
+  if (memoryMb !== undefined && memoryMb < 256) {
+    throw new ConfigError("DISPATCH_SANDBOX_MEMORY_MB must be at least 256 (a sandbox host needs about 80)");
+  }
+  return {
+    ...(idleMs !== undefined ? { idleMs } : {}),
+    // Resident memory of one sandbox host process; its V8 heap gets half (array buffers live outside it).
+    ...(memoryMb !== undefined
+      ? { limits: { rssLimitBytes: memoryMb * 1048576, heapMb: memoryMb >> 1 } }
+      : {}),
+  };
 }
 
 /**
@@ -80,7 +94,7 @@ function sandboxed(config: Config, manifest: ManifestInput, folder: string, opts
   return sandboxedEntry(manifest, extensionModuleUrl(folder), {
     expand: (placeholder) => placeholders[placeholder] ?? [],
     unconfined: on(config, UNCONFINED_SETTING),
-    idleMs: idleMs(config),
+    ...sandboxSettings(config),
     ...opts,
   });
 }
@@ -141,7 +155,6 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
         surfaceWsPort: config.surfaceWsPort,
         token: config.token,
         allowedOrigins: config.allowedOrigins,
-        allowedHosts: config.allowedHosts,
         ...wsOptionsFromEnv(config.secrets),
       }),
     },

@@ -19,6 +19,8 @@ import {
 } from "../src/kernel/mod.ts";
 import { boot, callTool, manifest, stateOf, waitFor } from "./fixtures/sandbox/harness.ts";
 import { startDaemon } from "./daemon.ts";
+import { extensionEntries } from "../src/extensions.ts";
+import { ConfigError, loadConfig } from "../src/config.ts";
 import { encodeFrame, FrameError, readFrames } from "../src/sandbox/frames.ts";
 import {
   PermissionError,
@@ -670,4 +672,30 @@ Deno.test("without a working bubblewrap the daemon loads no sandboxed extension,
     await open.stop();
     await Deno.remove(bin, { recursive: true });
   }
+});
+
+Deno.test("sandbox settings: a malformed idle time or memory limit is a config error naming it", () => {
+  const env = (extra: Record<string, string>) => ({
+    HOME: "/nonexistent",
+    DISPATCH_ENV_FILE: "/nonexistent/env",
+    ...extra,
+  });
+  for (
+    const [name, value, message] of [
+      ["DISPATCH_SANDBOX_IDLE_MS", "soon", /DISPATCH_SANDBOX_IDLE_MS must be a whole number of milliseconds/],
+      ["DISPATCH_SANDBOX_MEMORY_MB", "-1", /DISPATCH_SANDBOX_MEMORY_MB must be a whole number of MiB/],
+      ["DISPATCH_SANDBOX_MEMORY_MB", "64", /DISPATCH_SANDBOX_MEMORY_MB must be at least 256/],
+    ] as const
+  ) {
+    const error = assertThrows(
+      () => extensionEntries(loadConfig(env({ [name]: value }), "/nonexistent")),
+      message,
+    );
+    assert(error instanceof ConfigError);
+  }
+  assert(
+    extensionEntries(
+      loadConfig(env({ DISPATCH_SANDBOX_IDLE_MS: "0", DISPATCH_SANDBOX_MEMORY_MB: "2048" }), "/"),
+    ),
+  );
 });
