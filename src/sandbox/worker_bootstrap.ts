@@ -1,6 +1,7 @@
-// Entry of every sandbox Worker. Deno checks a Worker's *entry* module graph against the creating thread's
-// permissions (the daemon's: all), so extension code must not be reached by a static import from here. It is
-// loaded by a computed `import()`, which Deno checks, with its whole graph, against this worker's permissions.
+// Entry of every sandbox Worker (created by the sandbox host process, host_process.ts). Deno checks a Worker's
+// *entry* module graph against the creating thread's permissions (the host process's: the extension's plus
+// reading the program), so extension code must not be reached by a static import from here. It is loaded by a
+// computed `import()`, which Deno checks, with its whole graph, against this worker's permissions.
 //
 // Modules statically imported here are already loaded when the extension runs, and importing a loaded module
 // is not checked again: that is how a sandboxed extension can import the kernel (src/kernel/mod.ts) without
