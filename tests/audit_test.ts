@@ -418,6 +418,28 @@ async function fileTools() {
   };
 }
 
+/**
+ * Another process flipping `cwd/d` between a real folder and a link to the data directory, as fast as it can
+ * rename: a tool checks `d/...`, then uses it.
+ */
+function swapFolder(cwd: string): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `const d = "d", away = "d.real";
+       for (;;) {
+         Deno.renameSync(d, away);
+         Deno.symlinkSync(".dispatch", d);
+         Deno.removeSync(d);
+         Deno.renameSync(away, d);
+       }`,
+    ],
+    cwd,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+}
+
 Deno.test("the file tools refuse a file with more than one hard link", async () => {
   const f = await fileTools();
   try {
@@ -448,25 +470,10 @@ Deno.test("the file tools refuse a file with more than one hard link", async () 
 
 Deno.test("read_file against a symlink-swap race for 2 s leaks nothing", async () => {
   const f = await fileTools();
-  // `d` flips between a real folder holding a harmless db.sqlite and a link to the data directory, as fast
-  // as another process can rename: read_file("d/db.sqlite") checks the folder, then opens the file.
+  // `d` holds a harmless db.sqlite or is a link to the data directory, whose db.sqlite is secret.
   await Deno.mkdir(join(f.cwd, "d"));
   await Deno.writeTextFile(join(f.cwd, "d", "db.sqlite"), "harmless\n");
-  const swapper = new Deno.Command(Deno.execPath(), {
-    args: [
-      "eval",
-      `const d = "d", away = "d.real";
-       for (;;) {
-         Deno.renameSync(d, away);
-         Deno.symlinkSync(".dispatch", d);
-         Deno.removeSync(d);
-         Deno.renameSync(away, d);
-       }`,
-    ],
-    cwd: f.cwd,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const swapper = swapFolder(f.cwd);
   const seen = { harmless: 0, refused: 0, leaked: 0 };
   try {
     const until = Date.now() + 2000;
@@ -486,4 +493,35 @@ Deno.test("read_file against a symlink-swap race for 2 s leaks nothing", async (
   }
   assertEquals(seen.leaked, 0, JSON.stringify(seen));
   assert(seen.harmless > 0 && seen.refused > 0, `the race ran both ways: ${JSON.stringify(seen)}`);
+});
+
+Deno.test("write_file against the same swap race for 2 s writes nothing into the data directory", async () => {
+  const f = await fileTools();
+  await Deno.mkdir(join(f.cwd, "d"));
+  const swapper = swapFolder(f.cwd);
+  let written = 0;
+  try {
+    const until = Date.now() + 2000;
+    while (Date.now() < until) {
+      const out = await f.call("write_file", { path: "d/db.sqlite", content: "evil", overwrite: true })
+        .catch((error) => ({ content: String(error), isError: true }));
+      if (!out.isError) written++;
+    }
+  } finally {
+    swapper.kill("SIGKILL");
+    await swapper.output();
+  }
+  try {
+    const dataDir = join(f.cwd, ".dispatch");
+    assertEquals(await Deno.readTextFile(join(dataDir, "db.sqlite")), "TOPSECRET database\n");
+    // What can land there is a temporary file created while the folder was the link: empty, never renamed.
+    for await (const entry of Deno.readDir(dataDir)) {
+      if (entry.name === "db.sqlite") continue;
+      assertMatch(entry.name, /^\.db\.sqlite\.[0-9a-f]{8}\.tmp$/);
+      assertEquals((await Deno.stat(join(dataDir, entry.name))).size, 0, entry.name);
+    }
+    assert(written > 0, "the race ran");
+  } finally {
+    await f.close();
+  }
 });

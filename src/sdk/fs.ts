@@ -14,10 +14,19 @@ export interface AtomicWriteOptions {
  * (hard links to the old one keep the old content) and the writer's ownership.
  */
 export async function atomicWrite(path: string, data: Uint8Array, opts: AtomicWriteOptions): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  const folder = dirname(path);
+  const tmp = join(folder, `.${basename(path)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  await assertFolderUnchanged(folder);
   const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o666 });
   try {
     try {
+      // Nothing is written until the new file is known to be in `folder`: with the folder swapped for a link
+      // (to the daemon's data, say) between the caller's check and the open, it would have been created there.
+      // Once it is in place, the rename can only find it there, so the result lands in `folder` too.
+      const opened = await file.stat();
+      await assertFolderUnchanged(folder);
+      const named = await Deno.lstat(tmp).catch(() => undefined);
+      if (!named || named.ino !== opened.ino || named.dev !== opened.dev) throw folderChanged(folder);
       for (let written = 0; written < data.length;) {
         written += await file.write(data.subarray(written));
       }
@@ -26,14 +35,6 @@ export async function atomicWrite(path: string, data: Uint8Array, opts: AtomicWr
       file.close();
     }
     if (opts.mode !== undefined) await Deno.chmod(tmp, opts.mode & 0o7777);
-    // `path` is a real path: a folder swapped for a link since the caller checked it would send the rename
-    // elsewhere. This narrows that race to the rename itself; it cannot close it (no renameat in Deno).
-    const folder = dirname(path);
-    if ((await Deno.realPath(folder).catch(() => undefined)) !== folder) {
-      throw new Error(
-        `the folder ${folder} changed (a symbolic link swapped in?) while writing; nothing written`,
-      );
-    }
     if (opts.overwrite) {
       await Deno.rename(tmp, path);
     } else {
@@ -44,6 +45,14 @@ export async function atomicWrite(path: string, data: Uint8Array, opts: AtomicWr
     throw error;
   }
 }
+
+/** `folder` is a real path: throws when it no longer is its own real path (a link swapped in for it). */
+async function assertFolderUnchanged(folder: string): Promise<void> {
+  if ((await Deno.realPath(folder).catch(() => undefined)) !== folder) throw folderChanged(folder);
+}
+
+const folderChanged = (folder: string) =>
+  new Error(`the folder ${folder} changed (a symbolic link swapped in?) while writing; nothing written`);
 
 /** Gives `tmp` the name `path` only if nothing has it (a hard link fails when it exists), then drops `tmp`. */
 async function linkNoClobber(tmp: string, path: string): Promise<void> {

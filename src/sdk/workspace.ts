@@ -12,9 +12,9 @@
 // same file (device + inode) as a protected file or a file directly inside a protected folder (hard links).
 // A regular file with more than one hard link is refused outright. Checks happen before the file is opened;
 // `readFile` checks the opened handle again (device + inode against the path's, real path unchanged), so a
-// link swapped in between check and read is refused. A write still renames by path: a folder swapped for a
-// link between the last check and the rename is out of reach of an in-process check (the tools' bubblewrap
-// view, where the protected paths are absent, closes that).
+// link swapped in between check and read is refused. A write (fs.ts atomicWrite) writes only once its
+// temporary file is known to be in the checked folder, so a folder swapped for a link gets at most an empty
+// temporary file. Only a view without the protected paths (the tools' bubblewrap host) rules that out too.
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { isInside, parseProtectedPaths } from "./roots.ts";
 import { fail } from "./tool.ts";
