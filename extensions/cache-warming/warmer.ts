@@ -14,8 +14,7 @@ import {
   invalid,
   isVeto,
   type Logger,
-  PrepareStepHook,
-  type StepPlan,
+  stepRequest,
   type Usage,
 } from "../../src/kernel/mod.ts";
 import type { SurfaceField } from "../../src/contract/ui.ts";
@@ -222,19 +221,19 @@ export class Warmer implements CacheWarming {
       );
     }
     const prefix = await orchestrator.prefix(conversationId, options);
-    let plan: StepPlan = {
+    // The next turn's first step, as the turn loop makes it, plus one tiny message and one output token.
+    const prepared = await stepRequest({
       conversationId,
       turnId: `warm-${crypto.randomUUID()}`,
       step: 1,
       model: prefix.model,
       messages: [...prefix.messages, { role: "user", content: WARM_PROMPT }],
       tools: prefix.tools,
-    };
-    if (hooks.has(PrepareStepHook)) {
-      const out = await hooks.run(PrepareStepHook, plan);
-      if (isVeto(out)) throw invalid("vetoed", `warming refused: ${out.veto}`);
-      plan = out;
-    }
+      reasoningEffort: prefix.reasoningEffort,
+      maxOutputTokens: 1,
+      hooks,
+    });
+    if (isVeto(prepared)) throw invalid("vetoed", `warming refused: ${prepared.veto}`);
 
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), WARM_TIMEOUT_MS);
@@ -248,13 +247,7 @@ export class Warmer implements CacheWarming {
       cacheWriteTokens: 0,
     };
     try {
-      const stream = prefix.provider.stream({
-        model: plan.model,
-        messages: plan.messages,
-        tools: plan.tools.map((t) => t.spec),
-        ...(prefix.reasoningEffort !== undefined ? { reasoningEffort: prefix.reasoningEffort } : {}),
-        maxOutputTokens: 1,
-      }, controller.signal);
+      const stream = prefix.provider.stream(prepared.request, controller.signal);
       for await (const part of stream) {
         if (part.type !== "usage") continue;
         usage.inputTokens += part.usage.inputTokens;

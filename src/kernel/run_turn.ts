@@ -1,7 +1,7 @@
 // One agent turn: model → tool calls → model, until the model stops, the step limit, or abort.
 // Phases per step: steer (poll queued messages) → prepare (hooks may rewrite) → stream the model → run tools.
 // The loop never throws for a tool's failure: the model reads the error as the tool's result.
-import type { Clock, ModelMessage, Provider, ToolHandle, ToolResultPart } from "./contracts.ts";
+import type { Clock, ModelMessage, ModelRequest, Provider, ToolHandle, ToolResultPart } from "./contracts.ts";
 import { ProviderError } from "./contracts.ts";
 import { addUsage, type AgentEvent, type AgentEventOf, type DoneReason, type Usage } from "./wire.ts";
 import { defineKey, type Hooks, isVeto, type Veto } from "./bus.ts";
@@ -28,6 +28,55 @@ export interface ToolCallPlan {
   cwd?: string;
 }
 export const BeforeToolCallHook = defineKey<ToolCallPlan>("turn.before-tool-call");
+
+/** What one step's request is made from (the turn loop's state, or a warm's prefix). */
+export interface StepInput {
+  conversationId: string;
+  turnId: string;
+  step: number;
+  model: string;
+  messages: ModelMessage[];
+  tools: ToolHandle[];
+  reasoningEffort?: string;
+  maxOutputTokens?: number;
+  hooks?: Hooks;
+}
+
+/**
+ * The one way a step's model request is made: the `turn.prepare-step` hooks run on a copy of the plan (a
+ * rewrite is for this step only, and a request a provider holds never changes afterwards), then the request
+ * is built from what they return. A veto is returned as is; a hook that throws rejects. Cache warming calls
+ * this too, so a warm sends what the next turn's first step would.
+ */
+export async function stepRequest(
+  input: StepInput,
+  signal?: AbortSignal,
+): Promise<{ request: ModelRequest; tools: ToolHandle[] } | Veto> {
+  let plan: StepPlan = {
+    conversationId: input.conversationId,
+    turnId: input.turnId,
+    step: input.step,
+    model: input.model,
+    messages: [...input.messages],
+    tools: [...input.tools],
+  };
+  if (input.hooks?.has(PrepareStepHook)) {
+    const run = input.hooks.run(PrepareStepHook, plan);
+    const out = signal ? await raceAbort(run, signal) : await run;
+    if (isVeto(out)) return out;
+    plan = out;
+  }
+  return {
+    tools: plan.tools,
+    request: {
+      model: plan.model,
+      messages: plan.messages,
+      tools: plan.tools.map((t) => t.spec),
+      ...(input.reasoningEffort !== undefined ? { reasoningEffort: input.reasoningEffort } : {}),
+      ...(input.maxOutputTokens !== undefined ? { maxOutputTokens: input.maxOutputTokens } : {}),
+    },
+  };
+}
 
 export interface TurnInput {
   conversationId: string;
@@ -109,36 +158,34 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOu
       return outcome("max-steps");
     }
 
-    // ---- prepare: hooks may rewrite the prompt, the messages and the tool list for this step. They get
-    // copies: a rewrite is for this step only, and the request a provider holds never changes afterwards.
-    let plan: StepPlan = {
-      conversationId,
-      turnId,
-      step,
-      model: input.model,
-      messages: [...messages],
-      tools: [...input.tools],
-    };
-    if (input.hooks?.has(PrepareStepHook)) {
-      let out: StepPlan | Veto;
-      try {
-        out = await raceAbort(input.hooks.run(PrepareStepHook, plan), signal);
-      } catch (error) {
-        if (signal.aborted) {
-          yield finish("aborted");
-          return outcome("aborted");
-        }
-        yield { type: "error", ...ids, message: errorMessage(error), code: "hook_failed" };
-        yield finish("error");
-        return outcome("error");
+    // ---- prepare: hooks may rewrite the prompt, the messages and the tool list for this step.
+    let prepared: { request: ModelRequest; tools: ToolHandle[] } | Veto;
+    try {
+      prepared = await stepRequest({
+        conversationId,
+        turnId,
+        step,
+        model: input.model,
+        messages,
+        tools: input.tools,
+        reasoningEffort: input.reasoningEffort,
+        hooks: input.hooks,
+      }, signal);
+    } catch (error) {
+      if (signal.aborted) {
+        yield finish("aborted");
+        return outcome("aborted");
       }
-      if (isVeto(out)) {
-        yield { type: "error", ...ids, message: out.veto, code: "vetoed" };
-        yield finish("error");
-        return outcome("error");
-      }
-      plan = out;
+      yield { type: "error", ...ids, message: errorMessage(error), code: "hook_failed" };
+      yield finish("error");
+      return outcome("error");
     }
+    if (isVeto(prepared)) {
+      yield { type: "error", ...ids, message: prepared.veto, code: "vetoed" };
+      yield finish("error");
+      return outcome("error");
+    }
+    const { request, tools: stepTools } = prepared;
 
     // ---- model: one streamed call
     const stepId = newId();
@@ -156,12 +203,7 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOu
       parts.reasoning = parts.text = "";
     };
     try {
-      const stream = input.provider.stream({
-        model: plan.model,
-        messages: plan.messages,
-        tools: plan.tools.map((t) => t.spec),
-        reasoningEffort: input.reasoningEffort,
-      }, signal);
+      const stream = input.provider.stream(request, signal);
       for await (const part of abortable(stream, signal)) {
         switch (part.type) {
           case "text-delta":
@@ -241,7 +283,7 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOu
       for (const call of parts.calls) {
         const events = new Channel<Emitted>();
         const started = clock.now();
-        const running = runOneTool(input, plan.tools, call, events).finally(() => events.close());
+        const running = runOneTool(input, stepTools, call, events).finally(() => events.close());
         yield* events.drain();
         const result = await running;
         results.push(result);

@@ -129,7 +129,6 @@ Deno.test("runTurn: a plain text turn streams turn-start, deltas, usage, step-co
     model: "test-model",
     messages: [USER],
     tools: [echoTool.spec],
-    reasoningEffort: undefined,
   }]);
 });
 
