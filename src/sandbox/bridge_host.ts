@@ -396,6 +396,7 @@ export class SandboxSession {
   async #checkAlive(): Promise<void> {
     try {
       await this.#call({ op: "ping" }, { timeoutMs: this.opts.pingTimeoutMs, what: "ping" });
+      this.ctx.log.debug("sandbox still answers after a call it gave up on");
     } catch (error) {
       if (this.#state === "running") this.#crash(`unresponsive after an abort (${describeError(error)})`);
     }
