@@ -1,15 +1,15 @@
 // Running one shell command, streaming its output, and making sure nothing it started outlives it.
 //
-// Confined (the default): `bwrap … bash -c command` (src/sandbox/bwrap.ts). The command is in its own PID
-// namespace whose init is bwrap's child, so when the command ends, or bwrap is killed (stop, timeout, or the
-// daemon dying: --die-with-parent), the kernel kills every process in it, `setsid` and double forks included.
+// Confined (the default): `bwrap … bash -c command` (spawnConfined in src/sandbox/bwrap.ts). The command is
+// in its own PID namespace, so when it ends, is stopped (stop, timeout) or the daemon dies (its lifeline pipe
+// closes), every process in the namespace is killed, `setsid` and double forks included.
 //
 // Unconfined (only when the operator opted out): `bash -c command` in its own session and process group
 // (`detached: true` makes Deno call setsid()); killing `-pgid` reaches every process still in the group. A
 // process that leaves the group on purpose (setsid) escapes this.
 //
 // Either way there is no stdin and no controlling terminal (ssh/sudo prompts fail instead of hanging).
-import { BWRAP, bwrapArgs, type ConfinedView } from "../../src/sandbox/bwrap.ts";
+import { type ConfinedView, spawnConfined } from "../../src/sandbox/bwrap.ts";
 import { HeadTailBuffer } from "../../src/sdk/text.ts";
 
 export type RunEnd =
@@ -50,31 +50,7 @@ export const GIVE_UP_MS = 3000;
 
 export async function runCommand(opts: RunOptions): Promise<RunResult> {
   if (opts.signal.aborted) return { output: "", truncated: false, end: { kind: "aborted" } };
-  const [program, args] = opts.confine
-    ? [BWRAP, [...bwrapArgs(opts.confine), "bash", "-c", opts.command]]
-    : ["bash", ["-c", opts.command]];
-  const child = new Deno.Command(program, {
-    args,
-    cwd: opts.cwd,
-    env: opts.env,
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    detached: true,
-  }).spawn();
-  const pgid = child.pid;
-  // Confined: killing bwrap takes its PID namespace, and so everything the command started, with it (there is
-  // no gentler signal that reaches inside). Unconfined: the process group, politely first.
-  const kill = async (signal: "SIGTERM" | "SIGKILL") => {
-    if (!opts.confine) return await killGroup(pgid, signal);
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  };
-
+  const child = opts.confine ? startConfined(opts, opts.confine) : startGroup(opts);
   const buffer = new HeadTailBuffer(opts.outputLimit);
   let live = 0;
   const emit = (text: string, stream: "stdout" | "stderr") => {
@@ -124,20 +100,7 @@ export async function runCommand(opts: RunOptions): Promise<RunResult> {
     if (stopped) return;
     stopped = why;
     stopping = (async () => {
-      await kill("SIGTERM");
-      const grace = timer(KILL_GRACE_MS);
-      await Promise.race([child.status, grace.done]);
-      grace.cancel();
-      await kill("SIGKILL");
-      try {
-        child.kill("SIGKILL"); // in case the group kill was not possible at all
-      } catch {
-        // already gone
-      }
-      // Never hang the turn on a process that cannot be killed.
-      const last = timer(GIVE_UP_MS);
-      await Promise.race([child.status, last.done]);
-      last.cancel();
+      await child.stop();
       giveUp();
     })();
   };
@@ -154,9 +117,7 @@ export async function runCommand(opts: RunOptions): Promise<RunResult> {
   }
   await stopping;
   if (!status) buffer.push("\n[the command's process could not be killed; it may still be running]\n");
-  // Whatever the command left behind in its group (background jobs) goes with it; a confined command's went
-  // with its PID namespace already.
-  if (!opts.confine) await killGroup(pgid, "SIGKILL");
+  await child.cleanup();
   const drain = timer(DRAIN_MS);
   const drained = await Promise.race([pumps.then(() => true), drain.done.then(() => false)]);
   drain.cancel();
@@ -169,7 +130,75 @@ export async function runCommand(opts: RunOptions): Promise<RunResult> {
   const end: RunEnd = status && !stopped
     ? { kind: "exit", code: status.code, signal: status.signal }
     : { kind: stopped ?? "aborted" };
-  return { output: buffer.toString(), truncated: buffer.truncated, end, pid: pgid };
+  return { output: buffer.toString(), truncated: buffer.truncated, end, pid: child.pid };
+}
+
+/** A started command, however it is contained. */
+interface Started {
+  pid: number;
+  stdout: ReadableStream<Uint8Array>;
+  stderr: ReadableStream<Uint8Array>;
+  status: Promise<Deno.CommandStatus>;
+  /** Ends the command and everything it started; resolves when it is gone (or could not be killed). */
+  stop(): Promise<void>;
+  /** After the command ended: ends what it left behind. */
+  cleanup(): Promise<void>;
+}
+
+/** Under bwrap: the sandbox ends with the command, and stop() ends the whole sandbox. */
+function startConfined(opts: RunOptions, view: ConfinedView): Started {
+  const child = spawnConfined({ view, argv: ["bash", "-c", opts.command], env: opts.env, cwd: opts.cwd });
+  return {
+    pid: child.pid,
+    stdout: child.stdout,
+    stderr: child.stderr!,
+    status: child.status,
+    stop: () => withGiveUp(child.stop(), child.status),
+    cleanup: async () => {},
+  };
+}
+
+/** Unconfined (the operator's opt-out): bash leading its own process group, which stop() and cleanup() kill. */
+function startGroup(opts: RunOptions): Started {
+  const child = new Deno.Command("bash", {
+    args: ["-c", opts.command],
+    cwd: opts.cwd,
+    env: opts.env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    detached: true,
+  }).spawn();
+  const pgid = child.pid;
+  return {
+    pid: pgid,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    status: child.status,
+    async stop() {
+      await killGroup(pgid, "SIGTERM");
+      const grace = timer(KILL_GRACE_MS);
+      await Promise.race([child.status, grace.done]);
+      grace.cancel();
+      await killGroup(pgid, "SIGKILL");
+      try {
+        child.kill("SIGKILL"); // in case the group kill was not possible at all
+      } catch {
+        // already gone
+      }
+      await withGiveUp(Promise.resolve(), child.status);
+    },
+    // Whatever the command left behind in its group (background jobs) goes with it.
+    cleanup: () => killGroup(pgid, "SIGKILL"),
+  };
+}
+
+/** Waits for `done`, then for `status` at most GIVE_UP_MS: never hang the turn on a process that cannot be killed. */
+async function withGiveUp(done: Promise<void>, status: Promise<unknown>): Promise<void> {
+  const last = timer(GIVE_UP_MS);
+  await Promise.race([done.then(() => status), last.done]);
+  last.cancel();
 }
 
 let denoKillAllowed = true;

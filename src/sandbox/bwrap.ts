@@ -88,14 +88,20 @@ export function bwrapArgs(view: ConfinedView): string[] {
     args.push("--ro-bind", "/", "/");
     base.push("/");
   } else {
+    // A caller inside a sandbox may not be allowed to look at them: then each is bound if it exists (a
+    // symlink such as /bin → usr/bin becomes a bind of its target, which works the same).
     for (const dir of SYSTEM_DIRS) {
-      const info = lstat(dir);
-      if (!info) continue;
-      if (info.isSymlink) {
-        const target = readLink(dir);
-        if (target) args.push("--symlink", target, dir);
+      let info: Deno.FileInfo | undefined;
+      try {
+        info = Deno.lstatSync(dir);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) continue;
+      }
+      const target = info?.isSymlink ? readLink(dir) : undefined;
+      if (target) {
+        args.push("--symlink", target, dir);
       } else {
-        args.push("--ro-bind", dir, dir);
+        args.push("--ro-bind-try", dir, dir);
         base.push(dir);
       }
     }
@@ -282,4 +288,86 @@ function hostPath(): string {
   } catch {
     return "/usr/local/bin:/usr/bin:/bin";
   }
+}
+
+/**
+ * What runs first inside the sandbox: the command with stdin from /dev/null, and a watcher reading the
+ * lifeline (bwrap's stdin, a pipe only the spawner writes to, and never does). The lifeline reaches EOF when
+ * the spawner closes it or dies in any way, SIGKILL included: then every process in the sandbox is killed.
+ * This does not depend on --die-with-parent, which bwrap cannot apply while it is still setting up (a
+ * sandbox whose bwrap is killed in those first milliseconds keeps running), and a sandbox that starts after
+ * its lifeline closed ends at once. The wrapper exits with the command's status; its own job messages go to
+ * /dev/null.
+ */
+const LIFELINE_WRAPPER = [
+  "exec 3<&0 </dev/null 4>&2 2>/dev/null",
+  "{ cat <&3 >/dev/null; kill -KILL -1; } 4>&- & watcher=$!",
+  "exec 3<&-",
+  // A watcher that ended (killed by the command, say) ends the sandbox too.
+  "trap 'kill -0 \"$watcher\" || { kill -KILL -1; exit 137; }' CHLD",
+  '"$@" 2>&4 4>&- & command=$!',
+  'while kill -0 "$command"; do wait "$command"; done',
+  'wait "$command"',
+].join("\n");
+
+export interface ConfinedCommand {
+  view: ConfinedView;
+  /** The program (looked up on PATH inside the view) and its arguments. */
+  argv: string[];
+  /** The complete environment (nothing is inherited). */
+  env: Record<string, string>;
+  /** bwrap's own working directory (view.cwd sets the command's). */
+  cwd?: string;
+  stderr?: "piped" | "null";
+}
+
+export interface ConfinedChild {
+  /** bwrap's pid (outside the sandbox). */
+  readonly pid: number;
+  readonly stdout: ReadableStream<Uint8Array>;
+  /** null when `stderr: "null"`. */
+  readonly stderr: ReadableStream<Uint8Array> | null;
+  readonly status: Promise<Deno.CommandStatus>;
+  /** Ends every process in the sandbox; resolves when bwrap has exited. */
+  stop(): Promise<void>;
+}
+
+/** How long a stopped sandbox may take to end by its lifeline before bwrap is killed outright. */
+export const STOP_GRACE_MS = 3000;
+
+/** Runs `argv` confined (bash must be in the view: the wrapper above is a bash script). */
+export function spawnConfined(cmd: ConfinedCommand): ConfinedChild {
+  const child = new Deno.Command(BWRAP, {
+    args: [...bwrapArgs(cmd.view), "bash", "-c", LIFELINE_WRAPPER, "dispatch-confined", ...cmd.argv],
+    cwd: cmd.cwd,
+    clearEnv: true,
+    env: cmd.env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: cmd.stderr ?? "piped",
+  }).spawn();
+  const lifeline = child.stdin.getWriter();
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    stopping ??= (async () => {
+      await lifeline.close().catch(() => {});
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((
+        resolve,
+      ) => (timer = setTimeout(() => resolve("late"), STOP_GRACE_MS)));
+      const ended = await Promise.race([child.status, late]);
+      clearTimeout(timer);
+      if (ended === "late") {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // gone meanwhile
+        }
+        await child.status;
+      }
+    })();
+  // Once bwrap is gone the sandbox is ending anyway; release the lifeline so nothing holds it.
+  child.status.then(() => lifeline.close().catch(() => {}));
+  const stderr = cmd.stderr === "null" ? null : child.stderr;
+  return { pid: child.pid, stdout: child.stdout, stderr, status: child.status, stop };
 }

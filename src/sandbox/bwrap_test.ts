@@ -1,6 +1,7 @@
 // Against the real bwrap: what a confined command can see, change and reach.
 import { assert, assertEquals, assertStringIncludes } from "../../tests/assert.ts";
-import { BWRAP, bwrapArgs, type ConfinedView, probeBwrap } from "./bwrap.ts";
+import { BWRAP, bwrapArgs, type ConfinedView, probeBwrap, spawnConfined } from "./bwrap.ts";
+import { processesWith, sleepMarker, waitProcesses } from "../../tests/process.ts";
 
 async function confined(view: ConfinedView, script: string): Promise<{ code: number; out: string }> {
   const out = await new Deno.Command(BWRAP, {
@@ -169,4 +170,43 @@ Deno.test("a nesting view can run bwrap inside itself, and the inner sandbox is 
   } finally {
     await l.cleanup();
   }
+});
+
+Deno.test("spawnConfined: a sandbox stopped at any moment, even while bwrap sets it up, leaves nothing", async () => {
+  const marker = sleepMarker();
+  for (let i = 0; i < 20; i++) {
+    const child = spawnConfined({
+      view: { base: "minimal" },
+      argv: ["sh", "-c", `setsid sleep ${marker} & sleep ${marker}`],
+      env: { PATH: "/usr/bin:/bin" },
+      stderr: "null",
+    });
+    if (i % 4) await new Promise((r) => setTimeout(r, i % 4 === 1 ? 0 : i * 2));
+    await child.stop();
+    assertEquals((await child.status).code, 137);
+    await child.stdout.cancel();
+  }
+  assert(await waitProcesses(marker, (p) => p.length === 0), `left: ${await processesWith(marker)}`);
+});
+
+Deno.test("spawnConfined: exit codes pass through; a command that kills the lifeline watcher ends itself", async () => {
+  const run = async (script: string) => {
+    const child = spawnConfined({
+      view: { base: "minimal" },
+      argv: ["bash", "-c", script],
+      env: { PATH: "/usr/bin:/bin" },
+    });
+    const [out, err, status] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.status,
+    ]);
+    return { out, err, code: status.code };
+  };
+  assertEquals(await run("echo hi; echo oops >&2; exit 7"), { out: "hi\n", err: "oops\n", code: 7 });
+  assertEquals((await run("kill -9 $$")).code, 137);
+  const marker = sleepMarker();
+  const killer = await run(`sleep ${marker} & pkill -KILL -x cat; sleep ${marker}`);
+  assertEquals(killer.code, 137);
+  assert(await waitProcesses(marker, (p) => p.length === 0));
 });
