@@ -116,8 +116,15 @@ export function loadConfig(
       DISPATCH_WORKSPACE_ROOTS: workspaceRoots.join(":"),
       DISPATCH_PROTECTED_PATHS: JSON.stringify(protectedPaths),
       ...(e.DISPATCH_MAX_STEPS ? { DISPATCH_MAX_STEPS: e.DISPATCH_MAX_STEPS } : {}),
+      // The tools' confinement settings (run_shell and grep check their values at activation).
+      ...pick(merged, ["DISPATCH_SHELL_NETWORK", "DISPATCH_UNCONFINED_SHELL", "DISPATCH_GREP_TIMEOUT_MS"]),
     },
   };
+}
+
+/** The entries of `vars` named in `names` that are set. */
+function pick(vars: Record<string, string>, names: string[]): Record<string, string> {
+  return Object.fromEntries(names.filter((n) => vars[n] !== undefined).map((n) => [n, vars[n]]));
 }
 
 export function isLoopback(host: string): boolean {

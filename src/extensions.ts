@@ -160,7 +160,12 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
     },
     {
       manifest: surfaceLoadedExtensions,
-      ...createSurfaceLoadedExtensions({ list: extras.listExtensions ?? (() => []) }),
+      ...createSurfaceLoadedExtensions({
+        list: extras.listExtensions ?? (() => []),
+        warnings: on(config, "DISPATCH_UNCONFINED_SHELL")
+          ? { "tool-shell": "UNCONFINED: commands run without bubblewrap (DISPATCH_UNCONFINED_SHELL=1)" }
+          : {},
+      }),
     },
     sandboxed(config, todo, "todo", { exposeServices: ["surface-registry"] }),
     { manifest: messageQueue, activate: messageQueueMod.activate },

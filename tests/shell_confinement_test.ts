@@ -5,6 +5,8 @@ import { assert, assertEquals, assertMatch, assertStringIncludes } from "./asser
 import { ExtensionHost, type ToolHandle } from "../src/kernel/mod.ts";
 import * as shell from "../extensions/tool-shell/mod.ts";
 import { processesWith, sleepMarker, waitProcesses } from "./process.ts";
+import { loadConfig } from "../src/config.ts";
+import { extensionFields } from "../extensions/surface-loaded-extensions/mod.ts";
 
 const SECRETS = ["ENVFILE-SECRET-1", "DATABASE-SECRET-2", "JOURNAL-SECRET-3"];
 
@@ -262,4 +264,25 @@ Deno.test("run_shell fails closed when bwrap cannot run: every call is one clear
   } finally {
     await Deno.remove(bin, { recursive: true });
   }
+});
+
+Deno.test("the confinement settings reach the tools, and the opt-out shows on the loaded-extensions surface", () => {
+  const config = loadConfig({
+    DISPATCH_ENV_FILE: "/nonexistent/dispatch.env",
+    DISPATCH_SHELL_NETWORK: "off",
+    DISPATCH_UNCONFINED_SHELL: "1",
+    DISPATCH_GREP_TIMEOUT_MS: "5000",
+    HOME: "/tmp",
+  }, "/tmp");
+  assertEquals(config.public.DISPATCH_SHELL_NETWORK, "off");
+  assertEquals(config.public.DISPATCH_UNCONFINED_SHELL, "1");
+  assertEquals(config.public.DISPATCH_GREP_TIMEOUT_MS, "5000");
+  const [field] = extensionFields(
+    [{ id: "tool-shell", status: "active", sandboxed: true }],
+    { "tool-shell": "UNCONFINED: commands run without bubblewrap (DISPATCH_UNCONFINED_SHELL=1)" },
+  );
+  assertMatch(
+    String(field.kind === "stat" && field.value),
+    /^active · ⚠ UNCONFINED: commands run without bubblewrap/,
+  );
 });

@@ -12,6 +12,8 @@ export const SURFACE_ID = "loaded-extensions";
 export interface LoadedExtensionsOptions {
   /** The host's extension list (`ExtensionHost.list`). */
   list: () => ExtensionState[];
+  /** What an operator must see about an extension, by id (e.g. its confinement switched off). */
+  warnings?: Readonly<Record<string, string>>;
 }
 
 export function createSurfaceLoadedExtensions(options: LoadedExtensionsOptions): ExtensionModule {
@@ -19,7 +21,9 @@ export function createSurfaceLoadedExtensions(options: LoadedExtensionsOptions):
     activate(ctx: ExtensionContext) {
       const registry = ctx.services.require(SurfaceRegistryKey);
       registry.contribute({ id: SURFACE_ID, region: "side", title: "Loaded Extensions", scope: "global" });
-      const detach = registry.attach(SURFACE_ID, { render: () => extensionFields(options.list()) });
+      const detach = registry.attach(SURFACE_ID, {
+        render: () => extensionFields(options.list(), options.warnings),
+      });
       return () => {
         detach();
         registry.withdraw(SURFACE_ID);
@@ -29,12 +33,16 @@ export function createSurfaceLoadedExtensions(options: LoadedExtensionsOptions):
 }
 
 /** Label `<id>`, value e.g. `active · sandboxed · v0.1.0 · permissions: read: $WORKSPACE_ROOTS; net: x.com`. */
-export function extensionFields(states: ExtensionState[]): SurfaceField[] {
+export function extensionFields(
+  states: ExtensionState[],
+  warnings: Readonly<Record<string, string>> = {},
+): SurfaceField[] {
   return states.map((s) => {
     const core = s.manifest?.core ?? false;
     const declared = describePermissions(s.manifest?.permissions);
     const parts = [
       s.status === "failed" ? `failed: ${s.error ?? "unknown error"}` : s.status,
+      ...(Object.hasOwn(warnings, s.id) ? [`⚠ ${warnings[s.id]}`] : []),
       s.sandboxed ? "sandboxed" : core ? "core" : "in-process (not sandboxed)",
       ...(s.manifest ? [`v${s.manifest.version}`] : []),
       s.sandboxed

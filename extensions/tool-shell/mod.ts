@@ -35,7 +35,12 @@ export async function activate(ctx: ExtensionContext): Promise<Deactivate> {
   const protectedPaths = parseProtectedPaths(ctx.config);
   const roots = workspaceRoots(ctx.config);
   const network = setting(ctx.config, SHELL_NETWORK_KEY, { on: true, off: false }, true);
-  const unconfined = setting(ctx.config, UNCONFINED_KEY, { "1": true, "0": false }, false);
+  const unconfined = setting(
+    ctx.config,
+    UNCONFINED_KEY,
+    { "1": true, true: true, "0": false, false: false },
+    false,
+  );
   let refusal: string | undefined;
   if (unconfined) {
     ctx.log.warn(
