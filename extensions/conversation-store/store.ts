@@ -47,7 +47,7 @@ import {
 import { type FoldOp, replayFold, TurnFold } from "./fold.ts";
 import { Feed } from "./feed.ts";
 import { Workspaces } from "./workspaces.ts";
-import { chunkText, type Row, toConversation, toStep, toStoredChunk, toTurn } from "./rows.ts";
+import { chunkText, toConversation, toStep, toStoredChunk, toTurn } from "./rows.ts";
 import {
   checkCount,
   checkId,
