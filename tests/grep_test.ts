@@ -1,8 +1,9 @@
 // grep with hostile arguments: a catastrophic regex, patterns that look like flags, paths and links leading
 // out, and the per-call time limit, against the real ripgrep under the real bwrap.
 import { join } from "node:path";
-import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { ExtensionHost, type ToolHandle } from "../src/kernel/mod.ts";
+import { assertEquals, assertMatch } from "./assert.ts";
+import { ExtensionHost } from "../src/kernel/mod.ts";
+import { toolCaller } from "./tool_calls.ts";
 import * as grep from "../extensions/tool-grep/mod.ts";
 
 async function grepFixture(config: Record<string, string> = {}) {
@@ -25,20 +26,8 @@ async function grepFixture(config: Record<string, string> = {}) {
   });
   await host.boot([{ manifest: grep.manifest, activate: grep.activate }]);
   assertEquals(host.list()[0].status, "active", host.list()[0].error);
-  const tool = host.tools.list().find((t) => t.spec.name === "grep") as ToolHandle;
-  const call = async (input: Record<string, unknown>, signal = new AbortController().signal) => {
-    const parsed = tool.parse(input);
-    assert(parsed.ok, "valid input");
-    const r = await tool.execute(parsed.value, {
-      signal,
-      conversationId: "c",
-      turnId: "t",
-      toolCallId: "x",
-      cwd,
-      emitOutput() {},
-    });
-    return { content: r.content, isError: !!r.isError };
-  };
+  const grepCall = toolCaller(host, { cwd });
+  const call = (input: Record<string, unknown>, signal?: AbortSignal) => grepCall("grep", input, { signal });
   return {
     cwd,
     outside,

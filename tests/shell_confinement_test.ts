@@ -2,7 +2,8 @@
 // command in the default layout (the data dir and the env file inside the cwd), against the real bwrap.
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
-import { ExtensionHost, type ToolHandle } from "../src/kernel/mod.ts";
+import { ExtensionHost } from "../src/kernel/mod.ts";
+import { toolCaller } from "./tool_calls.ts";
 import * as shell from "../extensions/tool-shell/mod.ts";
 import { processesWith, sleepMarker, waitProcesses } from "./process.ts";
 import { loadConfig } from "../src/config.ts";
@@ -34,20 +35,9 @@ async function shellFixture(config: Record<string, string> = {}) {
   await host.boot([{ manifest: shell.manifest, activate: shell.activate }]);
   const state = host.list()[0];
   assertEquals(state.status, "active", state.error);
-  const tool = host.tools.list().find((t) => t.spec.name === "run_shell") as ToolHandle;
-  const run = async (command: string, signal = new AbortController().signal) => {
-    const parsed = tool.parse({ command, timeoutMs: 20_000 });
-    assert(parsed.ok);
-    const result = await tool.execute(parsed.value, {
-      signal,
-      conversationId: "c1",
-      turnId: "t1",
-      toolCallId: "x",
-      cwd,
-      emitOutput: () => {},
-    });
-    return { content: result.content, isError: !!result.isError };
-  };
+  const call = toolCaller(host, { cwd });
+  const run = (command: string, signal?: AbortSignal) =>
+    call("run_shell", { command, timeoutMs: 20_000 }, { signal });
   return {
     root,
     cwd,
