@@ -160,6 +160,9 @@ Deno.test("the system prompt reaches the provider, stays byte-identical, and its
       const notString = await put(daemon, "/system-prompt", { template: 42 });
       assertEquals(notString.status, 400);
       assertStringIncludes((await notString.json()).error, "template");
+      const tooLong = await put(daemon, "/system-prompt", { template: "x".repeat(100_001) });
+      assertEquals(tooLong.status, 400);
+      assertStringIncludes((await tooLong.json()).error, "template");
       assertEquals(
         (await (await daemon.fetch("/system-prompt")).json()).isDefault,
         true,
