@@ -84,6 +84,10 @@ Deno.test("grep: paths outside, links leading out and protected paths are refuse
   assertMatch((await f.call({ pattern: "x", path: "env-link" })).content, /protected/);
   const all = await f.call({ pattern: "TOPSECRET", glob: "**" });
   assertMatch(all.content, /^no matches/);
+  // A link to a file elsewhere in the working directory is searched, through its name.
+  await Deno.mkdir(join(f.cwd, "sub"));
+  await Deno.symlink(join(f.cwd, "-rf.txt"), join(f.cwd, "sub", "linked.txt"));
+  assertEquals((await f.call({ pattern: "dash", path: "sub" })).content, "sub/linked.txt:1:dash file");
 });
 
 Deno.test("grep: an aborted call says so", async () => {

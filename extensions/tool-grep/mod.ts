@@ -76,7 +76,8 @@ export async function activate(ctx: ExtensionContext): Promise<void> {
       const result = await searchWithRg({
         pattern: input.pattern,
         files: chosen,
-        view: { base: "minimal", readOnly: [target.path], masked: protectedPaths, network: false },
+        // The whole working directory: a link the walker followed may lead out of the searched folder.
+        view: { base: "minimal", readOnly: [ws.root], masked: protectedPaths, network: false },
         maxMatches: MAX_MATCHES,
         timeoutMs,
         signal: tctx.signal,
