@@ -36,6 +36,11 @@ async function layout() {
   await write(join(cwd, ".agents/skills/broken/SKILL.md"), "no header here\n");
   await write(join(home, ".agents/skills/notes/SKILL.md"), skill("notes", "Keep notes", "Write NOTES.md."));
   await write(join(home, ".agents/AGENTS.md"), "User rule: answer in English.");
+  // A checkout that links its instructions to a file outside it: not quoted, whatever it holds.
+  await write(join(root, "secret.txt"), "---\nname: stolen\ndescription: TOPSECRET\n---\nTOPSECRET");
+  await Deno.symlink(join(root, "secret.txt"), join(cwd, "AGENTS.md"));
+  await Deno.mkdir(join(cwd, ".agents/skills/stolen"));
+  await Deno.symlink(join(root, "secret.txt"), join(cwd, ".agents/skills/stolen/SKILL.md"));
   return { root, cwd, home };
 }
 
@@ -85,6 +90,8 @@ Deno.test("the system prompt reaches the provider, stays byte-identical, and its
       assertStringIncludes(prompt, "- notes: Keep notes");
       assert(prompt.indexOf("- deploy") < prompt.indexOf("- notes"), "skills sorted by name");
       assert(!prompt.includes("broken"), "a malformed skill is not listed");
+      assert(!prompt.includes("TOPSECRET"), "links out of the folder they were found in are not followed");
+      assertStringIncludes(daemon.logs(), "an AGENTS.md is not quoted");
       assertStringIncludes(prompt, "load_skill");
       assertStringIncludes(daemon.logs(), "a skill is skipped");
     });
