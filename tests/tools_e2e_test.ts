@@ -23,7 +23,12 @@ Deno.test("every tool works through POST /chat, and every bad argument is a read
   const daemon = await startDaemon({
     cwd: dir,
     dataDir: `${dir}/.dispatch`,
-    env: { DISPATCH_API_KEY: "sk-e2e-key-0000", DISPATCH_BASE_URL: fake.baseUrl, DISPATCH_MODEL: "m" },
+    env: {
+      DISPATCH_API_KEY: "sk-e2e-key-0000",
+      DISPATCH_BASE_URL: fake.baseUrl,
+      DISPATCH_MODEL: "m",
+      DISPATCH_ENV_FILE: `${dir}/.env`, // the workspace's .env is the daemon's env file: a protected path
+    },
   });
   try {
     const calls: [string, string, unknown][] = [

@@ -307,7 +307,7 @@ async function streamTurn(
         );
         break;
       case "provider-retry":
-        io.err(`[retry ${event.attempt + 1} in ${Math.round(event.delayMs / 1000)}s] ${event.message}\n`);
+        io.err(`[retry ${event.attempt + 1} in ${waitText(event.delayMs)}] ${event.message}\n`);
         break;
       case "error":
         endLine();
@@ -324,6 +324,12 @@ async function streamTurn(
   endLine();
   io.err(`conversation: ${conversationId}\n`);
   return failed ? 1 : 0;
+}
+
+/** `250 ms`, `1.5 s`, `30 s`. */
+function waitText(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
 function effortFrom(values: Flags): string | undefined {
