@@ -92,6 +92,18 @@ Deno.test("reliability: provider faults over the daemon: retried with provider-r
       assertEquals(history.chunks.map((c: { chunk: { type: string } }) => c.chunk.type), ["text", "text"]);
     });
 
+    await t.step("the CLI shows each retry on stderr and the answer on stdout", async () => {
+      fake.reset();
+      fake.script([httpError(503, "overloaded")], [text("through the CLI")]);
+      const r = await runCliProcess(["opencode/fake-model", "--text", "hi", "--server", daemon.url]);
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals(r.stdout, "through the CLI\n");
+      assertMatch(
+        r.stderr,
+        /^\[retry 1 in \d+ ms\] opencode: the provider failed or is unavailable \(HTTP 503: overloaded\)/,
+      );
+    });
+
     await t.step(
       "500s past the limit end the turn with an error naming the provider and the status",
       async () => {
