@@ -174,14 +174,17 @@ export class Workspace {
       const info = await file.stat();
       await this.#checkOpened(target, info);
       if (info.size > maxBytes) return { bytes: new Uint8Array(), info };
-      const bytes = new Uint8Array(await new Response(file.readable).arrayBuffer());
-      return { bytes, info };
-    } finally {
-      try {
-        file.close();
-      } catch {
-        // closed by the readable stream reaching its end
+      // What the file held when it was checked: a writer appending meanwhile cannot push it past the limit.
+      const bytes = new Uint8Array(info.size);
+      let got = 0;
+      while (got < bytes.length) {
+        const n = await file.read(bytes.subarray(got));
+        if (n === null) break;
+        got += n;
       }
+      return { bytes: bytes.subarray(0, got), info };
+    } finally {
+      file.close();
     }
   }
 
