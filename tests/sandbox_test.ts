@@ -702,3 +702,16 @@ Deno.test("sandbox settings: a malformed idle time or memory limit is a config e
     ),
   );
 });
+
+Deno.test("shutting down while a first call is starting its host ends the host and fails the call", async () => {
+  const declared = { name: "never", description: "Never registered", parameters: { type: "object" } };
+  const entry = sandboxedEntry({ ...manifest("hang"), tools: [declared] }, fixture("hang"), {
+    activateTimeoutMs: 60_000,
+  });
+  const { host } = await boot([entry]);
+  const failed = assertRejects(() => host.tools.list()[0].execute({}, toolCtx()), /hang shut down/);
+  await waitFor("the host process to start", () => entry.state() === "starting");
+  await host.shutdown();
+  await failed;
+  assertEquals(entry.state(), "stopped");
+});

@@ -83,6 +83,7 @@ export class SandboxSession {
     private readonly owner: SessionOwner,
   ) {
     this.#exposed = new Set(opts.exposeServices);
+    this.#activation.promise.catch(() => {}); // rejected when it ends early, even if nothing waits yet
   }
 
   get state(): SandboxState {
@@ -219,6 +220,8 @@ export class SandboxSession {
         return this.#crash(msg.error);
       case "oom":
         return this.#crash(`ran out of memory (${Math.round(msg.rss / 1048576)} MiB resident)`);
+      case "ready":
+        return;
       case "dropped":
         return this.ctx.log.warn("sandbox messages dropped (rate limit)", { dropped: msg.counts });
       case "reply": {
@@ -425,6 +428,7 @@ export class SandboxSession {
     this.#hooks.clear();
     this.#listeners.clear();
     const error = new Error(`sandboxed extension ${this.#id} ${why}`);
+    this.#activation.reject(error); // a start still waiting ends now (a settled one ignores this)
     for (const pending of [...this.#pending.values()]) pending.reject(error);
   }
 }

@@ -30,20 +30,25 @@ export function encodeFrame(msg: unknown, max = MAX_FRAME_BYTES): Uint8Array {
 }
 
 /**
- * Reads frames from a byte stream. `onFrames` gets the messages complete after each chunk read, so a burst of
- * small frames is handled in slices between the event loop's other work. Ends when the stream does; throws FrameError
+ * Reads frames from a byte stream until it ends or `signal` aborts. `onFrames` gets the messages complete after
+ * each chunk read, so a burst of small frames is handled in slices between the event loop's other work. Ends when the stream does; throws FrameError
  * on an oversized frame or bytes that are not JSON.
  */
 export async function readFrames(
   stream: ReadableStream<Uint8Array>,
   onFrames: (messages: unknown[]) => void,
   max = MAX_FRAME_BYTES,
+  signal?: AbortSignal,
 ): Promise<void> {
+  const reader = stream.getReader();
+  signal?.addEventListener("abort", () => reader.cancel().catch(() => {}), { once: true });
   // Chunks are joined only once a whole frame is there, so a big frame costs one copy, not one per chunk.
   let chunks: Uint8Array[] = [];
   let size = 0;
   let need = 4;
-  for await (const chunk of stream) {
+  for (;;) {
+    const { done, value: chunk } = await reader.read();
+    if (done) break;
     chunks.push(chunk);
     size += chunk.length;
     if (size < need) continue;
@@ -71,7 +76,7 @@ export async function readFrames(
     size = rest.length;
     if (messages.length > 0) onFrames(messages);
   }
-  if (size > 0) throw new FrameError(`the stream ended inside a message (${size} bytes)`);
+  if (size > 0 && !signal?.aborted) throw new FrameError(`the stream ended inside a message (${size} bytes)`);
 }
 
 function join(chunks: Uint8Array[], size: number): Uint8Array {

@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUILD_KIND, mainModuleUrl, selfCommand } from "../build_layout.ts";
 import { BWRAP, bwrapArgs, type ConfinedView } from "./bwrap.ts";
-import { encodeFrame, FrameWriter, readFrames } from "./frames.ts";
+import { encodeFrame, FrameWriter, MAX_FRAME_BYTES, readFrames } from "./frames.ts";
 import { type BootMessage, describeError, type HostMessage } from "./protocol.ts";
 import { hostFlags } from "./permissions.ts";
 
@@ -49,13 +49,23 @@ export interface HostEvents {
 const EMPTY_HOME = "/nonexistent";
 const DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
 const STDERR_TAIL = 2000;
+/** How long a killed host process has to exit on its closed input before SIGKILL, once it runs. */
+const KILL_GRACE_MS = 500;
+/** The same before it sent anything (bwrap may still be setting up): it exits on its input once it runs. */
+const SETUP_KILL_MS = 15_000;
+/** How long its output may stay open after it exited (held by a descendant) before it is no longer read. */
+const STREAM_GRACE_MS = 1000;
 
 export class HostLink {
   #child: Deno.ChildProcess;
   #writer: FrameWriter;
   #exited = false;
   #killed = "";
+  #killTimer?: ReturnType<typeof setTimeout>;
+  #running = false;
   #stderrTail = "";
+  /** Ends the stream readers once the process is gone (a descendant could hold the pipes open). */
+  #streams = new AbortController();
   readonly done: Promise<void>;
 
   private constructor(child: Deno.ChildProcess, events: HostEvents) {
@@ -64,15 +74,27 @@ export class HostLink {
       child.stdin,
       (error) => this.kill(`stopped taking messages (${describeError(error)})`),
     );
-    const reading = readFrames(child.stdout, (messages) => {
-      if (!this.#exited) events.onMessages(messages);
-    }).catch((error) => {
+    const reading = readFrames(
+      child.stdout,
+      (messages) => {
+        if (!this.#running) this.#setUp();
+        if (!this.#exited && !this.#killed) events.onMessages(messages);
+      },
+      MAX_FRAME_BYTES,
+      this.#streams.signal,
+    ).catch((error) => {
       this.kill(`sent a malformed message stream (${describeError(error)})`);
     });
     const stderr = this.#readStderr(events.onStderr);
     this.done = (async () => {
       const status = await child.status;
-      await Promise.all([reading, stderr]);
+      clearTimeout(this.#killTimer);
+      const drained = Promise.all([reading, stderr]);
+      let grace: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([drained, new Promise((r) => grace = setTimeout(r, STREAM_GRACE_MS))]);
+      clearTimeout(grace);
+      this.#streams.abort();
+      await drained;
       this.#exited = true;
       events.onExit(this.#describe(status));
     })();
@@ -109,15 +131,34 @@ export class HostLink {
     this.#writer.write(encodeFrame(msg));
   }
 
-  /** Kills the process (and, under bwrap, everything in its PID namespace); `why` becomes the exit reason. */
+  /**
+   * Ends the process; `why` becomes the exit reason. Its input closes first: the host process's own thread
+   * exits on that, whatever its Worker does. SIGKILL follows if it has not gone by then; under bwrap that kills
+   * its whole PID namespace, but only once bwrap has set up (killed during set-up, bwrap can leave its child
+   * behind), so before the host's first frame the wait is longer.
+   */
   kill(why: string): void {
-    if (this.#exited) return;
-    this.#killed ||= why;
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
+    if (this.#exited || this.#killed) return;
+    this.#killed = why;
+    void this.#writer.close();
+    this.#armKill(this.#running ? KILL_GRACE_MS : SETUP_KILL_MS);
+  }
+
+  /** Its first frame: bubblewrap's set-up is over, so killing it now takes everything inside with it. */
+  #setUp(): void {
+    this.#running = true;
+    if (this.#killed) this.#armKill(KILL_GRACE_MS);
+  }
+
+  #armKill(ms: number): void {
+    clearTimeout(this.#killTimer);
+    this.#killTimer = setTimeout(() => {
+      try {
+        this.#child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, ms);
   }
 
   /** Closes its input: the host process ends its Worker and exits by itself. */
@@ -135,7 +176,11 @@ export class HostLink {
 
   async #readStderr(onLine: (line: string) => void): Promise<void> {
     let partial = "";
-    for await (const text of this.#child.stderr.pipeThrough(new TextDecoderStream())) {
+    const reader = this.#child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    this.#streams.signal.addEventListener("abort", () => reader.cancel().catch(() => {}), { once: true });
+    for (;;) {
+      const { done, value: text } = await reader.read();
+      if (done) break;
       this.#stderrTail = (this.#stderrTail + text).slice(-STDERR_TAIL);
       const lines = (partial + text).split("\n");
       partial = lines.pop() ?? "";

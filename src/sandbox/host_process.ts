@@ -66,6 +66,7 @@ export async function runSandboxHost(): Promise<never> {
     });
   };
 
+  send({ t: "ready" }); // set-up is over: from now on the daemon may kill this process outright
   setInterval(() => {
     const counts = limiter.drain();
     if (counts) send({ t: "dropped", counts });

@@ -99,6 +99,8 @@ export const WorkerMessageSchema = z.discriminatedUnion("t", [
   }),
   z.object({ t: z.literal("output"), id, data: z.string(), stream: z.enum(["stdout", "stderr"]) }),
   // From the host process itself (host_process.ts) rather than the Worker.
+  /** Its first frame: it runs (bubblewrap's set-up is over). */
+  z.object({ t: z.literal("ready") }),
   /** The Worker died (uncaught error, or it could not be created). */
   z.object({ t: z.literal("crashed"), error: z.string() }),
   /** The host process is over its memory limit and exits. */

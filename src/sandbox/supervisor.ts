@@ -48,6 +48,7 @@ interface ToolEntry {
 export class SandboxSupervisor {
   #session?: SandboxSession;
   #starting?: Promise<SandboxSession>;
+  #startingSession?: SandboxSession;
   #state: SandboxState = "starting";
   #why = "";
   #tools = new Map<string, ToolEntry>();
@@ -99,8 +100,8 @@ export class SandboxSupervisor {
     this.#closed = true;
     clearTimeout(this.#idleTimer);
     clearTimeout(this.#restartTimer);
-    const session = this.#session ?? await this.#starting?.catch(() => undefined);
-    await session?.stop();
+    // A host still starting (a first call in flight) is ended too, rather than waited for.
+    await (this.#session ?? this.#startingSession)?.stop();
     this.#state = "stopped";
     this.#why = "shut down";
   }
@@ -115,6 +116,7 @@ export class SandboxSupervisor {
     const session = new SandboxSession(this.ctx, this.opts, this.#owner());
     this.#state = "starting";
     this.#starts++;
+    this.#startingSession = session;
     this.#starting = session.start(this.spec, this.moduleUrl).then(() => {
       this.#session = session;
       this.#state = "running";
@@ -131,6 +133,7 @@ export class SandboxSupervisor {
       throw error;
     }).finally(() => {
       this.#starting = undefined;
+      this.#startingSession = undefined;
     });
     return this.#starting;
   }
@@ -220,9 +223,9 @@ export class SandboxSupervisor {
   async #stopIdle(): Promise<void> {
     const session = this.#session;
     if (!session || this.#inFlight > 0 || this.#starting) return;
-    this.#session = undefined;
-    this.#state = "idle";
+    this.#session = undefined; // a call from now on starts a new host
     await session.stop("stopped while idle");
+    if (!this.#session && !this.#starting && !this.#closed) this.#state = "idle";
     this.ctx.log.debug("sandbox host stopped while idle");
   }
 
