@@ -19,6 +19,7 @@ import {
 } from "../src/kernel/mod.ts";
 import { boot, callTool, manifest, stateOf, waitFor } from "./fixtures/sandbox/harness.ts";
 import { startDaemon } from "./daemon.ts";
+import { waitGone } from "./process.ts";
 import { extensionEntries } from "../src/extensions.ts";
 import { ConfigError, loadConfig } from "../src/config.ts";
 import { encodeFrame, FrameError, readFrames } from "../src/sandbox/frames.ts";
@@ -714,4 +715,24 @@ Deno.test("shutting down while a first call is starting its host ends the host a
   await host.shutdown();
   await failed;
   assertEquals(entry.state(), "stopped");
+});
+
+Deno.test("a daemon killed outright takes its sandbox host processes with it", async () => {
+  const daemon = await startDaemon();
+  const tree = async (pid: number): Promise<number[]> => {
+    const out = [pid];
+    for (let i = 0; i < out.length; i++) {
+      const kids = await Deno.readTextFile(`/proc/${out[i]}/task/${out[i]}/children`).catch(() => "");
+      out.push(...kids.split(" ").filter(Boolean).map(Number));
+    }
+    return out.slice(1);
+  };
+  let hosts: number[] = [];
+  try {
+    hosts = await tree(daemon.child.pid); // the daemon listens only once its eager sandboxes are active
+    assert(hosts.length >= 3, `bwrap and the host process of each eager sandbox run (${hosts.length})`);
+  } finally {
+    await daemon.kill();
+  }
+  for (const pid of hosts) assert(await waitGone(pid), `process ${pid} ended with the daemon`);
 });
