@@ -56,19 +56,8 @@ Deno.test("the bundle, installed, serves a turn and its CLI from outside the sou
   const tmp = await Deno.realPath(await Deno.makeTempDir({ prefix: "dispatch-bundle-" }));
   const fake = await startFakeProvider();
   const daemons: Daemon[] = [];
+  let sourceStarting: Promise<Daemon> | undefined;
   try {
-    // One build for the whole file.
-    const built = await run(DENO, ["run", "--allow-all", "build/bundle.ts", "--outdir", `${tmp}/dist`], {
-      cwd: ROOT,
-    });
-    assertEquals(built.code, 0, built.stderr);
-    const staged = await run("sh", [`${ROOT}/install.sh`, "--no-build"], {
-      env: { DESTDIR: `${tmp}/root`, DIST_DIR: `${tmp}/dist`, DENO },
-    });
-    assertEquals(staged.code, 0, staged.stderr);
-    const dispatch = `${tmp}/root/usr/bin/dispatch`;
-    const program = hidingSource(dispatch);
-
     const workspace = `${tmp}/workspace`;
     await Deno.mkdir(workspace);
     await Deno.writeTextFile(`${workspace}/notes.txt`, "inside the workspace\n");
@@ -80,6 +69,18 @@ Deno.test("the bundle, installed, serves a turn and its CLI from outside the sou
     };
     const elsewhere = `${tmp}/elsewhere`;
     await Deno.mkdir(elsewhere);
+    // The source tree's daemon, to compare with, starts while the bundle is built (once for the whole file).
+    sourceStarting = startDaemon({ env, cwd: elsewhere }).then((d) => (daemons.push(d), d));
+    const built = await run(DENO, ["run", "--allow-all", "build/bundle.ts", "--outdir", `${tmp}/dist`], {
+      cwd: ROOT,
+    });
+    assertEquals(built.code, 0, built.stderr);
+    const staged = await run("sh", [`${ROOT}/install.sh`, "--no-build"], {
+      env: { DESTDIR: `${tmp}/root`, DIST_DIR: `${tmp}/dist`, DENO },
+    });
+    assertEquals(staged.code, 0, staged.stderr);
+    const dispatch = `${tmp}/root/usr/bin/dispatch`;
+    const program = hidingSource(dispatch);
     const bundled = await startDaemon({ program, env, cwd: elsewhere });
     daemons.push(bundled);
     const cli = (args: string[]) =>
@@ -160,8 +161,7 @@ Deno.test("the bundle, installed, serves a turn and its CLI from outside the sou
       };
       await Deno.writeTextFile(bundled.envFile, "DISPATCH_SECRET_MARKER=bundle-secret-value\n");
       const fromBundle = await results(bundled);
-      const source = await startDaemon({ env, cwd: elsewhere });
-      daemons.push(source);
+      const source = await sourceStarting!;
       await Deno.writeTextFile(source.envFile, "DISPATCH_SECRET_MARKER=bundle-secret-value\n");
       const fromSource = await results(source);
       assertEquals(fromBundle, fromSource);
@@ -183,8 +183,11 @@ Deno.test("the bundle, installed, serves a turn and its CLI from outside the sou
       }
       const uid = 65534;
       const hardened = `${tmp}/hardened`;
-      const [data, home, ws, cwd] = ["data", "home", "workspace", "cwd"].map((d) => `${hardened}/${d}`);
-      for (const dir of [data, home, ws, cwd]) {
+      // The cache as the unit's CacheDirectory= (root's is hidden with the homes): Deno compiles the bundle once.
+      const [data, home, ws, cwd, cache] = ["data", "home", "workspace", "cwd", "cache"].map((d) =>
+        `${hardened}/${d}`
+      );
+      for (const dir of [data, home, ws, cwd, cache]) {
         await Deno.mkdir(dir, { recursive: true });
         await Deno.chown(dir, uid, uid);
       }
@@ -196,8 +199,14 @@ Deno.test("the bundle, installed, serves a turn and its CLI from outside the sou
       await Deno.writeTextFile(`${ws}/notes.txt`, "hardened workspace\n");
       await Deno.chown(`${ws}/notes.txt`, uid, uid);
       const daemon = await startDaemon({
-        program: underUnitHardening(dispatch, uid, [data, home, ws, cwd]),
-        env: { ...env, DISPATCH_WORKSPACE_ROOTS: ws, DISPATCH_ENV_FILE: envFile, HOME: home },
+        program: underUnitHardening(dispatch, uid, [data, home, ws, cwd, cache]),
+        env: {
+          ...env,
+          DISPATCH_WORKSPACE_ROOTS: ws,
+          DISPATCH_ENV_FILE: envFile,
+          HOME: home,
+          DENO_DIR: cache,
+        },
         dataDir: data,
         cwd,
       });
@@ -205,8 +214,9 @@ Deno.test("the bundle, installed, serves a turn and its CLI from outside the sou
       fake.script(
         [
           toolCall("read_file", { path: "notes.txt" }, { id: "r1" }),
-          toolCall("write_file", { path: "new.txt", content: "written" }, { id: "w1" }),
-          toolCall("run_shell", { command: "cat new.txt; touch /usr/escape 2>&1; echo done" }, { id: "s1" }),
+          toolCall("run_shell", { command: "echo written > new.txt; touch /usr/escape 2>&1; echo done" }, {
+            id: "s1",
+          }),
           toolCall("read_file", { path: "/etc/passwd" }, { id: "r2" }),
         ],
         [text("done")],
@@ -220,15 +230,19 @@ Deno.test("the bundle, installed, serves a turn and its CLI from outside the sou
       await s.step("tools run", () => {
         assertEquals(result("r1")?.isError, false, JSON.stringify(result("r1")));
         assertMatch(String(result("r1").content), /hardened workspace/);
-        assertEquals(result("w1")?.isError, false, JSON.stringify(result("w1")));
-        assertMatch(String(result("s1").content), /written[\s\S]*Read-only file system[\s\S]*done/);
+        assertMatch(
+          String(result("s1")?.content),
+          /Read-only file system[\s\S]*done/,
+          JSON.stringify(result("s1")),
+        );
         assertEquals(result("r2")?.isError, true);
       });
-      assertEquals(await Deno.readTextFile(`${ws}/new.txt`), "written");
+      assertEquals(await Deno.readTextFile(`${ws}/new.txt`), "written\n");
       assert(!/extension not loaded/.test(daemon.logs()), daemon.logs());
     });
   } finally {
-    for (const d of daemons) await d.stop();
+    await sourceStarting?.catch(() => {}); // pushed into daemons when it started
+    await Promise.all(daemons.map((d) => d.stop()));
     await fake.close();
     await Deno.remove(tmp, { recursive: true });
   }
