@@ -155,6 +155,7 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
         surfaceWsPort: config.surfaceWsPort,
         token: config.token,
         allowedOrigins: config.allowedOrigins,
+        allowedHosts: config.allowedHosts,
         ...wsOptionsFromEnv(config.secrets),
       }),
     },
