@@ -6,6 +6,9 @@ import { parseArgs } from "node:util";
 import { startFakeProvider, text } from "../tests/fake_provider.ts";
 import { startDaemon } from "../tests/daemon.ts";
 import { createOpenAICompatProvider } from "../extensions/provider-openai-compat/openai_stream.ts";
+import { openSqlite } from "../extensions/storage-sqlite/database.ts";
+import { openConversationStore } from "../extensions/conversation-store/store.ts";
+import { setImmediate } from "node:timers";
 
 const { values } = parseArgs({ args: Deno.args, options: { quick: { type: "boolean", default: false } } });
 const Q = values.quick;
@@ -248,6 +251,54 @@ for (let i = 0; i < SHORT_TURNS + 20; i++) {
 const sdkLong = await drain(deltas(LONG_DELTAS));
 await fake.close();
 
+// The log alone, in-process: the store's group commit and the feed, with the turn loop's events arriving in
+// bursts (one burst per turn of the event loop, as network reads deliver them) and every conversation read
+// through its feed as NDJSON lines. What the daemon would do with a provider that cost nothing.
+async function logAlone(conversations: number, perConversation: number): Promise<number> {
+  const dir = await Deno.makeTempDir({ prefix: "dispatch-bench-log-" });
+  const db = openSqlite(`${dir}/conversations.sqlite`);
+  const { store } = openConversationStore(db);
+  const readers: Promise<number>[] = [];
+  for (let c = 0; c < conversations; c++) {
+    const id = `c${c}`;
+    store.create({ id });
+    const after = store.beginTurn(id, "t", "m");
+    const cursor = store.follow(id, after, { until: (e) => e.event.type === "turn-sealed" });
+    readers.push((async () => {
+      let bytes = 0;
+      for (let batch = await cursor.next(); batch; batch = await cursor.next()) {
+        let text = "";
+        for (const e of batch) text += e.line + "\n";
+        bytes += text.length;
+      }
+      return bytes;
+    })());
+  }
+  const t = performance.now();
+  const ids = (c: number) => ({ conversationId: `c${c}`, turnId: "t" });
+  for (let c = 0; c < conversations; c++) store.append({ type: "turn-start", ...ids(c) });
+  const BURST = 5; // deltas per conversation per network read
+  for (let i = 0; i < perConversation; i += BURST) {
+    for (let c = 0; c < conversations; c++) {
+      for (let k = i; k < Math.min(i + BURST, perConversation); k++) {
+        store.append({ type: "text-delta", ...ids(c), delta: `w${k} ` });
+      }
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  for (let c = 0; c < conversations; c++) {
+    store.append({ type: "done", ...ids(c), reason: "stop" });
+    store.append({ type: "turn-sealed", ...ids(c) });
+  }
+  await Promise.all(readers);
+  const ms = performance.now() - t;
+  db.close();
+  await Deno.remove(dir, { recursive: true });
+  return ms;
+}
+const logLong = await logAlone(1, LONG_DELTAS);
+const logMany = await logAlone(CONVERSATIONS, CONV_DELTAS);
+
 const table = (head: string[], body: string[][]) => {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
   const line = (r: string[]) => "| " + r.map((c, i) => c.padEnd(widths[i])).join(" | ") + " |";
@@ -267,5 +318,15 @@ console.log(table(["measure", "value"], [
     `${Math.round(LONG_DELTAS / (sdkLong / 1000))} deltas/s (${
       f((directLong / sdkLong) * 100, 0)
     }% of direct)`,
+  ],
+  [
+    `log alone (store + feed, in-process), one ${LONG_DELTAS}-delta reply`,
+    `${Math.round(LONG_DELTAS / (logLong / 1000))} deltas/s (${
+      f((directLong / logLong) * 100, 0)
+    }% of direct)`,
+  ],
+  [
+    `log alone, ${CONVERSATIONS} conversations × ${CONV_DELTAS} deltas`,
+    `${f(logMany, 0)} ms (${f(logMany / directConcurrent, 2)}× direct)`,
   ],
 ]));

@@ -18,7 +18,7 @@ import {
   type Usage,
 } from "../../src/kernel/mod.ts";
 import type { SurfaceField } from "../../src/contract/ui.ts";
-import type { ConversationStore } from "../conversation-store/api.ts";
+import type { ConversationStatus, ConversationStore } from "../conversation-store/api.ts";
 import type { Orchestrator, PrefixOptions } from "../session-orchestrator/api.ts";
 import type { CacheWarming, WarmingSettings, WarmResult } from "./api.ts";
 
@@ -148,7 +148,7 @@ export class Warmer implements CacheWarming {
   }
 
   /** A conversation became active (timer off), idle (timer from now) or closed (timer off). */
-  statusChanged(conversationId: string, status: "active" | "idle" | "closed"): void {
+  statusChanged(conversationId: string, status: ConversationStatus): void {
     const state = this.#states.get(conversationId);
     if (status === "idle") {
       // A turn just ended: its requests refreshed the cache, so the count of idle warms starts again.

@@ -1,13 +1,6 @@
 // What conversation-store offers: conversations, their append-only chunk history, and the per-turn event log.
-import {
-  type AgentEvent,
-  type Chunk,
-  type ChunkRole,
-  defineKey,
-  DispatchError,
-  type StoredChunk,
-  type Usage,
-} from "../../src/kernel/mod.ts";
+import type { AgentEvent, Chunk, ChunkRole, StoredChunk } from "../../src/contract/events.ts";
+import { defineKey, DispatchError, type Usage } from "../../src/kernel/mod.ts";
 import type { z } from "zod";
 import { ConversationStatusSchema, type ConversationView } from "../../src/contract/http.ts";
 

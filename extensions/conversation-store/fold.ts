@@ -2,7 +2,8 @@
 // inside the commit of the events, and crash repair replays a turn's stored events through it to find the
 // chunk that was still open. Streamed text stays in memory until its chunk closes; the chunk is then written
 // once, complete, and never changes (WIRE.md: a chunk is immutable).
-import type { AgentEvent, Chunk, ChunkRole, Usage } from "../../src/kernel/mod.ts";
+import type { AgentEvent, Chunk, ChunkRole } from "../../src/contract/events.ts";
+import type { Usage } from "../../src/kernel/mod.ts";
 import type { TurnStatus } from "./api.ts";
 import { turnStatusForDone } from "./reconcile.ts";
 

@@ -1,7 +1,8 @@
 // Crash repair, as a pure function: given what was stored of the turns a previous run left `running` (it was
 // killed, or lost power, mid-turn), say what to append and update so that every such turn is closed and its
 // history stays valid for a provider. Nothing stored is rewritten; repairs only append after it.
-import type { AgentEvent, AgentEventOf, DoneReason, StoredChunk } from "../../src/kernel/mod.ts";
+import type { AgentEvent, AgentEventOf, StoredChunk } from "../../src/contract/events.ts";
+import type { DoneReason } from "../../src/kernel/mod.ts";
 import type { ConversationStatus, TurnStatus } from "./api.ts";
 
 export const INTERRUPTED_MESSAGE = "turn interrupted: the daemon stopped before it finished";

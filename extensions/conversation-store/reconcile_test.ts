@@ -1,6 +1,6 @@
 // reconcile() is pure: these tests use plain rows, no SQLite.
+import type { AgentEvent, StoredChunk } from "../../src/contract/events.ts";
 import { assertEquals } from "../../tests/assert.ts";
-import type { AgentEvent, StoredChunk } from "../../src/kernel/mod.ts";
 import {
   INTERRUPTED_CODE,
   INTERRUPTED_MESSAGE,

@@ -1,5 +1,6 @@
 // Rows of the conversations database → the store's objects.
-import type { Chunk, ChunkRole, SqlValue, StoredChunk, Usage } from "../../src/kernel/mod.ts";
+import type { Chunk, ChunkRole, StoredChunk } from "../../src/contract/events.ts";
+import type { SqlValue, Usage } from "../../src/kernel/mod.ts";
 import type { Conversation, ConversationStatus, TurnRecord, TurnStatus, Workspace } from "./api.ts";
 
 export type Row = Record<string, SqlValue>;

@@ -3,19 +3,21 @@
 // across all conversations, and folds them into history; then the feed hands them to clients. So a client is
 // never shown an event that is not stored, and a process crash loses only events nobody was shown. Streamed
 // text stays in memory until its chunk closes and is written once, complete (chunks are immutable).
-import { setImmediate } from "node:timers";
 import {
-  addUsage,
   type AgentEvent,
   AgentEventSchema,
   type Chunk,
   type ChunkRole,
   ChunkRoleSchema,
   ChunkSchema,
+  type StoredChunk,
+} from "../../src/contract/events.ts";
+import { setImmediate } from "node:timers";
+import {
+  addUsage,
   type Clock,
   describeZodError,
   type SqlDatabase,
-  type StoredChunk,
   type Usage,
 } from "../../src/kernel/mod.ts";
 import {
@@ -63,6 +65,8 @@ import {
 const END_STATUSES: readonly TurnStatus[] = ["done", "aborted", "error", "interrupted"];
 /** Streamed events (deltas, tool output) move `lastActivityAt` at most this often. */
 export const STREAMING_ACTIVITY_RESOLUTION_MS = 1000;
+/** The longest a commit waits for the one before it (see `#tick`). */
+const MAX_COMMIT_PACING_MS = 5;
 /** SQLite reads a negative LIMIT as "no limit". */
 const NO_LIMIT = -1;
 
@@ -215,6 +219,7 @@ export class SqliteConversationStore implements ConversationStore {
   /** Per conversation, its newest queued event (coalescing joins deltas to it). */
   #lastQueued = new Map<string, Queued>();
   #scheduled = false;
+  #nextCommitAt = 0;
   #flushWaiters: (() => void)[] = [];
   #failureListeners = new Set<(ids: ReadonlySet<string>, error: StorageUnavailableError) => void>();
 
@@ -369,7 +374,7 @@ export class SqliteConversationStore implements ConversationStore {
     this.#lastQueued.set(cid, queued);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(() => this.#flush());
+      setImmediate(this.#tick);
     }
     return queued.eventSeq;
   }
@@ -471,6 +476,15 @@ export class SqliteConversationStore implements ConversationStore {
 
   // ------------------------------------------------------------ the writer
 
+  /**
+   * The next commit waits, in turns of the event loop, as long as the last one took: what a writer on its own
+   * thread would collect while the previous transaction ran. An idle store commits on the next turn.
+   */
+  #tick = (): void => {
+    if (performance.now() < this.#nextCommitAt) setImmediate(this.#tick);
+    else this.#flush();
+  };
+
   /** One group commit: every queued event, all conversations, one transaction; then the feed. */
   #flush(): StorageUnavailableError | undefined {
     this.#scheduled = false;
@@ -482,8 +496,11 @@ export class SqliteConversationStore implements ConversationStore {
     let failure: StorageUnavailableError | undefined;
     if (batch.length > 0) {
       let stored: StoredEvent[] | undefined;
+      const started = performance.now();
       try {
         stored = this.#db.transaction(() => this.#store(batch));
+        const ended = performance.now();
+        this.#nextCommitAt = ended + Math.min(ended - started, MAX_COMMIT_PACING_MS);
       } catch (error) {
         failure = storageError(error);
         this.#failed(new Set(batch.map((q) => q.event.conversationId)), failure);

@@ -1,13 +1,7 @@
 // The conversation store on real SQLite files in temp directories.
+import type { AgentEvent, Chunk, StoredChunk } from "../../src/contract/events.ts";
 import { assert, assertEquals, assertThrows } from "../../tests/assert.ts";
-import {
-  type AgentEvent,
-  type Chunk,
-  type Clock,
-  ExtensionHost,
-  type SqlDatabase,
-  type StoredChunk,
-} from "../../src/kernel/mod.ts";
+import { type Clock, ExtensionHost, type SqlDatabase } from "../../src/kernel/mod.ts";
 import { createStorageSqlite, manifest as storageManifest, SqliteStorage } from "../storage-sqlite/mod.ts";
 import {
   ConflictError,

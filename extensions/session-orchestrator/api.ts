@@ -1,5 +1,5 @@
 // What session-orchestrator offers: submitting turns, following them live, stopping them.
-import type { EventCursor, StoredEvent } from "../conversation-store/api.ts";
+import type { ConversationStatus, EventCursor, StoredEvent } from "../conversation-store/api.ts";
 import {
   defineKey,
   type ModelMessage,
@@ -66,6 +66,13 @@ export interface Orchestrator {
   running(conversationId: string): TurnHandle | undefined;
   /** Aborts the running turn; resolves once it is sealed. False when nothing ran. */
   stop(conversationId: string): Promise<boolean>;
+  /**
+   * Closes a conversation: stops its turn (resolving once it is sealed), sets it `closed` and says so
+   * (ConversationStatusChanged). Returns whether a turn was stopped. NotFound for an unknown id.
+   */
+  close(conversationId: string): Promise<{ abortedTurn: boolean }>;
+  /** Re-opens a closed conversation (idle) and asks frontends to show it (ConversationOpen). */
+  open(conversationId: string): { conversationId: string; workspaceId: string };
   /** Resolves when no turn runs in the conversation. */
   idle(conversationId: string): Promise<void>;
   addSteeringSource(source: SteeringSource): () => void;
@@ -90,7 +97,7 @@ export const ConversationOpen = defineKey<{ conversationId: string; workspaceId:
 
 /** A conversation became active, idle or closed. */
 export const ConversationStatusChanged = defineKey<
-  { conversationId: string; status: "active" | "idle" | "closed"; workspaceId: string }
+  { conversationId: string; status: ConversationStatus; workspaceId: string }
 >("conversation.status-changed");
 
 /** A conversation's history was compacted into a new conversation (emitted by whoever compacts). */

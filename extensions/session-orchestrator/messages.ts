@@ -1,5 +1,6 @@
 // Stored chunks → the messages a model is sent. Pure, so history replays the same way every time.
-import type { AssistantPart, ModelMessage, StoredChunk, ToolResultPart } from "../../src/kernel/mod.ts";
+import type { StoredChunk } from "../../src/contract/events.ts";
+import type { AssistantPart, ModelMessage, ToolResultPart } from "../../src/kernel/mod.ts";
 
 export function chunksToMessages(chunks: StoredChunk[]): ModelMessage[] {
   const out: ModelMessage[] = [];

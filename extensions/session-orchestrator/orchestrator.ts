@@ -1,7 +1,7 @@
 // One turn end to end: resolve conversation, model and tools; run the kernel's loop; store every event before
 // anyone sees it; seal. Turns run detached from whoever asked, so a client that goes away loses nothing.
+import type { AgentEvent } from "../../src/contract/events.ts";
 import {
-  type AgentEvent,
   conflict,
   type Events,
   type Hooks,
@@ -22,6 +22,7 @@ import type {
 import { type ModelCatalog, type ResolvedModel, UnknownModelError } from "../credential-store/api.ts";
 import { chunksToMessages } from "./messages.ts";
 import {
+  ConversationOpen,
   ConversationStatusChanged,
   type Orchestrator,
   type PrefixOptions,
@@ -216,8 +217,7 @@ export class SessionOrchestrator implements Orchestrator {
   }
 
   async prefix(conversationId: string, options: PrefixOptions = {}): Promise<RequestPrefix> {
-    const existing = this.deps.store.get(conversationId);
-    if (!existing) throw notFound("unknown_conversation", `no conversation ${conversationId}`);
+    const existing = this.#known(conversationId);
     const { resolved, cwd } = await this.#resolve(existing, options);
     return this.#prefixOf(
       conversationId,
@@ -281,6 +281,32 @@ export class SessionOrchestrator implements Orchestrator {
     run.controller.abort();
     await run.settled;
     return true;
+  }
+
+  async close(conversationId: string): Promise<{ abortedTurn: boolean }> {
+    this.#known(conversationId);
+    const abortedTurn = await this.stop(conversationId);
+    if (this.#known(conversationId).status !== "closed") {
+      this.deps.store.update(conversationId, { status: "closed" });
+      this.#statusChanged(conversationId);
+    }
+    return { abortedTurn };
+  }
+
+  open(conversationId: string): { conversationId: string; workspaceId: string } {
+    if (this.#known(conversationId).status === "closed") {
+      this.deps.store.update(conversationId, { status: "idle" });
+      this.#statusChanged(conversationId);
+    }
+    const { workspaceId } = this.#known(conversationId);
+    this.deps.events.emit(ConversationOpen, { conversationId, workspaceId });
+    return { conversationId, workspaceId };
+  }
+
+  #known(conversationId: string): Conversation {
+    const c = this.deps.store.get(conversationId);
+    if (!c) throw notFound("unknown_conversation", `no conversation ${conversationId}`);
+    return c;
   }
 
   idle(conversationId: string): Promise<void> {

@@ -2,13 +2,14 @@
 // metrics, and the per-conversation settings (cwd, model, reasoning effort, title).
 import { type Events, invalid, notFound } from "../../src/kernel/mod.ts";
 import { ReasoningEffortSchema, routes, webClientRoutes } from "../../src/contract/http.ts";
-import type { Conversation, ConversationStore, TurnRecord } from "../conversation-store/api.ts";
-import { type ModelCatalog, UnknownModelError } from "../credential-store/api.ts";
 import {
-  ConversationOpen,
-  ConversationStatusChanged,
-  type Orchestrator,
-} from "../session-orchestrator/api.ts";
+  type Conversation,
+  ConversationStatuses,
+  type ConversationStore,
+  type TurnRecord,
+} from "../conversation-store/api.ts";
+import { type ModelCatalog, UnknownModelError } from "../credential-store/api.ts";
+import type { Orchestrator } from "../session-orchestrator/api.ts";
 import type { HttpServer } from "./api.ts";
 import { noComputer } from "./workspace_routes.ts";
 import { ndjson } from "./event_routes.ts";
@@ -36,7 +37,7 @@ export const view = (c: Conversation) => ({
 });
 
 export function mountConversationRoutes(
-  { server, store, orchestrator, catalog, events, checkDir }: RouteDeps,
+  { server, store, orchestrator, catalog, checkDir }: RouteDeps,
 ): void {
   const known = (id: string) => {
     const c = store.get(id);
@@ -47,13 +48,6 @@ export function mountConversationRoutes(
   const ensure = (id: string): Conversation => {
     return store.get(id) ?? store.create({ id });
   };
-  const statusChanged = (c: Conversation) =>
-    events.emit(ConversationStatusChanged, {
-      conversationId: c.id,
-      status: c.status,
-      workspaceId: c.workspaceId,
-    });
-
   server.route(routes.health, () => ({ ok: true as const }));
 
   server.route(routes.models, async ({ request }) => {
@@ -76,7 +70,7 @@ export function mountConversationRoutes(
 
   server.route(routes.listConversations, ({ query }) => {
     const all = query.all === "true" || query.all === "1";
-    const status = query.status ?? (all ? ["active", "idle", "closed"] as const : undefined);
+    const status = query.status ?? (all ? ConversationStatuses : undefined);
     return {
       conversations: store.list({
         q: query.q,
@@ -115,20 +109,15 @@ export function mountConversationRoutes(
     return { conversationId: params.id, abortedTurn: await orchestrator.stop(params.id) };
   });
 
-  server.route(routes.close, async ({ params }) => {
-    known(params.id);
-    const abortedTurn = await orchestrator.stop(params.id);
-    const before = known(params.id);
-    if (before.status !== "closed") statusChanged(store.update(params.id, { status: "closed" }));
-    return { conversationId: params.id, abortedTurn };
-  });
+  server.route(routes.close, async ({ params }) => ({
+    conversationId: params.id,
+    ...await orchestrator.close(params.id),
+  }));
 
-  server.route(routes.open, ({ params }) => {
-    let c = known(params.id);
-    if (c.status === "closed") statusChanged(c = store.update(params.id, { status: "idle" }));
-    events.emit(ConversationOpen, { conversationId: c.id, workspaceId: c.workspaceId });
-    return { conversationId: c.id };
-  });
+  server.route(
+    routes.open,
+    ({ params }) => ({ conversationId: orchestrator.open(params.id).conversationId }),
+  );
 
   server.route(routes.metrics, ({ params }) => {
     known(params.id);

@@ -4,7 +4,7 @@ import { assertEquals } from "../../tests/assert.ts";
 import { WsClient } from "../../tests/ws_client.ts";
 import { EventBus, makeLogger, ServiceRegistry } from "../../src/kernel/mod.ts";
 import type { SurfaceField } from "../../src/contract/ui.ts";
-import type { AgentEvent } from "../../src/kernel/mod.ts";
+import type { AgentEvent } from "../../src/contract/events.ts";
 import {
   ConversationCompacted,
   ConversationOpen,

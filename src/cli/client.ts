@@ -1,6 +1,6 @@
 // A typed HTTP client of the daemon, driven by the same route table the server validates with.
+import { type AgentEvent, AgentEventSchema } from "../contract/events.ts";
 import type { z } from "zod";
-import { type AgentEvent, AgentEventSchema } from "../kernel/wire.ts";
 import { ErrorBodySchema } from "../contract/http.ts";
 import { fillPath, type RouteDef } from "../contract/route.ts";
 

@@ -1,6 +1,7 @@
 // The HTTP API's shapes (names from shared/WIRE.md). Clients import this module; it imports nothing with I/O.
 import { z } from "zod";
-import { AgentEventSchema, StoredChunkSchema, UsageSchema } from "../kernel/wire.ts";
+import { UsageSchema } from "../kernel/wire.ts";
+import { AgentEventSchema, StoredChunkSchema } from "./events.ts";
 import { route } from "./route.ts";
 
 // ---------------------------------------------------------------- shared pieces

@@ -4,8 +4,13 @@
 // A surface is data, not UI: a titled list of semantic fields mounted in a coarse region. Clients render each
 // field kind in their own idiom and skip kinds they do not know. One socket carries surface and chat messages.
 import { z } from "zod";
-import { AgentEventSchema } from "../kernel/wire.ts";
-import { ChatRequestSchema, ConversationIdSchema, MAX_MESSAGE_CHARS } from "./http.ts";
+import { AgentEventSchema } from "./events.ts";
+import {
+  ChatRequestSchema,
+  ConversationIdSchema,
+  ConversationStatusSchema,
+  MAX_MESSAGE_CHARS,
+} from "./http.ts";
 
 // ---------------------------------------------------------------- surfaces
 
@@ -332,7 +337,7 @@ export const ConversationOpenMessageSchema = z.object({
 export const ConversationStatusChangedMessageSchema = z.object({
   type: z.literal("conversation.statusChanged"),
   conversationId: z.string(),
-  status: z.enum(["active", "idle", "closed"]),
+  status: ConversationStatusSchema,
   workspaceId: z.string(),
 });
 export const ConversationCompactedMessageSchema = z.object({

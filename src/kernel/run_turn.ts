@@ -3,7 +3,7 @@
 // The loop never throws for a tool's failure: the model reads the error as the tool's result.
 import type { Clock, ModelMessage, ModelRequest, Provider, ToolHandle, ToolResultPart } from "./contracts.ts";
 import { ProviderError } from "./contracts.ts";
-import { addUsage, type AgentEvent, type AgentEventOf, type DoneReason, type Usage } from "./wire.ts";
+import { addUsage, type DoneReason, type TurnEvent, type TurnEventOf, type Usage } from "./wire.ts";
 import { defineKey, type Hooks, isVeto, type Veto } from "./bus.ts";
 import { Channel } from "./channel.ts";
 
@@ -107,7 +107,7 @@ export interface TurnOutcome {
 const systemClock: Clock = { now: () => Date.now() };
 export const DEFAULT_MAX_STEPS = 50;
 
-type Emitted = AgentEvent;
+type Emitted = TurnEvent;
 
 export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOutcome> {
   const { conversationId, turnId, signal } = input;
@@ -121,7 +121,7 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOu
   let total: Usage = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
   let contextSize: number | undefined;
 
-  const finish = (reason: DoneReason): AgentEventOf<"done"> => ({
+  const finish = (reason: DoneReason): TurnEventOf<"done"> => ({
     type: "done",
     ...ids,
     reason,
@@ -334,7 +334,7 @@ async function runOneTool(
   input: TurnInput,
   tools: ToolHandle[],
   call: { toolCallId: string; toolName: string; input: unknown },
-  events: Channel<AgentEvent>,
+  events: Channel<TurnEvent>,
 ): Promise<ToolResultPart> {
   const { conversationId, turnId, signal } = input;
   const base = { toolCallId: call.toolCallId, toolName: call.toolName };

@@ -4,7 +4,7 @@ import type { ModelMessage, ToolContext, ToolHandle } from "./contracts.ts";
 import { ProviderError } from "./contracts.ts";
 import { HookBus } from "./bus.ts";
 import { toolHandle } from "./tools.ts";
-import { type AgentEvent, type AgentEventOf, AgentEventSchema, type AgentEventType } from "./wire.ts";
+import { type TurnEvent, type TurnEventOf, TurnEventSchema } from "./wire.ts";
 import { BeforeToolCallHook, PrepareStepHook, runTurn, type TurnInput } from "./run_turn.ts";
 import {
   abortion,
@@ -41,20 +41,20 @@ function setup(scripts: CallScript[], more: Partial<TurnInput> = {}) {
     newId: sequentialIds("step"),
     ...more,
   };
-  const run = (onEvent?: (event: AgentEvent, events: AgentEvent[]) => void | Promise<void>) =>
+  const run = (onEvent?: (event: TurnEvent, events: TurnEvent[]) => void | Promise<void>) =>
     within(2000, collectTurn(runTurn(input), onEvent), "turn");
   return { provider, controller, input, run };
 }
 
-const types = (events: AgentEvent[]): AgentEventType[] => events.map((e) => e.type);
-const only = <T extends AgentEventType>(events: AgentEvent[], type: T): AgentEventOf<T>[] =>
-  events.filter((e): e is AgentEventOf<T> => e.type === type);
-const last = (events: AgentEvent[]) => events[events.length - 1];
+const types = (events: TurnEvent[]): TurnEvent["type"][] => events.map((e) => e.type);
+const only = <T extends TurnEvent["type"]>(events: TurnEvent[], type: T): TurnEventOf<T>[] =>
+  events.filter((e): e is TurnEventOf<T> => e.type === type);
+const last = (events: TurnEvent[]) => events[events.length - 1];
 
 /** Every event must be valid on the wire, carry the turn's ids, and the turn must end with exactly one done. */
-function assertWellFormed(events: AgentEvent[]): void {
+function assertWellFormed(events: TurnEvent[]): void {
   for (const event of events) {
-    const parsed = AgentEventSchema.safeParse(event);
+    const parsed = TurnEventSchema.safeParse(event);
     assert(parsed.success, `invalid event ${JSON.stringify(event)}: ${parsed.error?.message}`);
     assertEquals([event.conversationId, "turnId" in event ? event.turnId : undefined], [
       IDS.conversationId,

@@ -17,7 +17,7 @@ import type {
   Provider,
 } from "./contracts.ts";
 import { ProviderError } from "./contracts.ts";
-import type { AgentEvent, Usage } from "./wire.ts";
+import type { TurnEvent, Usage } from "./wire.ts";
 import type { TurnOutcome } from "./run_turn.ts";
 
 // ---------------------------------------------------------------- scripts
@@ -198,10 +198,10 @@ export function sequentialIds(prefix = "id"): () => string {
  * the events so far) and may act on it, e.g. abort the turn or release a gate.
  */
 export async function collectTurn(
-  turn: AsyncGenerator<AgentEvent, TurnOutcome>,
-  onEvent?: (event: AgentEvent, events: AgentEvent[]) => void | Promise<void>,
-): Promise<{ events: AgentEvent[]; outcome: TurnOutcome }> {
-  const events: AgentEvent[] = [];
+  turn: AsyncGenerator<TurnEvent, TurnOutcome>,
+  onEvent?: (event: TurnEvent, events: TurnEvent[]) => void | Promise<void>,
+): Promise<{ events: TurnEvent[]; outcome: TurnOutcome }> {
+  const events: TurnEvent[] = [];
   while (true) {
     const next = await turn.next();
     if (next.done) return { events, outcome: next.value };

@@ -1,5 +1,6 @@
-// The wire vocabulary every client reads (names from shared/WIRE.md). Kernel-owned so that runTurn,
-// storage and transports all speak one union; zod so transports can validate what they parse.
+// The kernel's vocabulary: usage, how a turn ended, and the events one turn of the loop yields (named as on the
+// wire, shared/WIRE.md). What is stored and sent around them (user-message, turn-sealed, chunks) belongs to the
+// contract (src/contract/events.ts).
 import { z } from "zod";
 
 export const UsageSchema = z.object({
@@ -31,10 +32,11 @@ export function addUsage(a: Usage, b: Usage): Usage {
 export const DoneReasonSchema = z.enum(["stop", "aborted", "max-steps", "error"]);
 export type DoneReason = z.infer<typeof DoneReasonSchema>;
 
-const base = { conversationId: z.string(), turnId: z.string() };
+export const turnIds = { conversationId: z.string(), turnId: z.string() };
+const base = turnIds;
 
-export const AgentEventSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("user-message"), ...base, text: z.string() }),
+/** What one turn of the agent loop (`runTurn`) yields, in the names of the wire (WIRE.md "AgentEvent"). */
+export const TurnEventSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("turn-start"), ...base }),
   z.object({ type: z.literal("text-delta"), ...base, delta: z.string() }),
   z.object({ type: z.literal("reasoning-delta"), ...base, delta: z.string() }),
@@ -90,40 +92,6 @@ export const AgentEventSchema = z.discriminatedUnion("type", [
     usage: UsageSchema.optional(),
     contextSize: z.number().optional(),
   }),
-  z.object({ type: z.literal("turn-sealed"), ...base }),
-  z.object({ type: z.literal("status"), conversationId: z.string(), status: z.string() }),
 ]);
-export type AgentEvent = z.infer<typeof AgentEventSchema>;
-export type AgentEventType = AgentEvent["type"];
-export type AgentEventOf<T extends AgentEventType> = Extract<AgentEvent, { type: T }>;
-
-/** One stored piece of history (WIRE.md "History"). */
-export const ChunkSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("text"), text: z.string() }),
-  z.object({ type: z.literal("thinking"), text: z.string() }),
-  z.object({
-    type: z.literal("tool-call"),
-    toolCallId: z.string(),
-    toolName: z.string(),
-    input: z.unknown(),
-    stepId: z.string().optional(),
-  }),
-  z.object({
-    type: z.literal("tool-result"),
-    toolCallId: z.string(),
-    toolName: z.string(),
-    content: z.string(),
-    isError: z.boolean(),
-    stepId: z.string().optional(),
-  }),
-  z.object({ type: z.literal("error"), message: z.string(), code: z.string().optional() }),
-  z.object({ type: z.literal("system"), text: z.string() }),
-  z.object({ type: z.literal("image"), url: z.string(), mimeType: z.string().optional() }),
-]);
-export type Chunk = z.infer<typeof ChunkSchema>;
-
-export const ChunkRoleSchema = z.enum(["system", "user", "assistant", "tool"]);
-export type ChunkRole = z.infer<typeof ChunkRoleSchema>;
-
-export const StoredChunkSchema = z.object({ seq: z.number(), role: ChunkRoleSchema, chunk: ChunkSchema });
-export type StoredChunk = z.infer<typeof StoredChunkSchema>;
+export type TurnEvent = z.infer<typeof TurnEventSchema>;
+export type TurnEventOf<T extends TurnEvent["type"]> = Extract<TurnEvent, { type: T }>;

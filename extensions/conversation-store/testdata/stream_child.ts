@@ -1,10 +1,10 @@
 // Run by crash_points_test.ts in a child process: opens the store (repairing what the previous child left),
 // streams one seeded turn through the writer at varying pace, and prints every event a client would be shown
 // (the feed's wire lines) to stdout, until it is SIGKILLed. Usage: stream_child.ts <dataDir> <seed>
+import type { AgentEvent } from "../../../src/contract/events.ts";
 import { setImmediate } from "node:timers";
 import { SqliteStorage } from "../../storage-sqlite/mod.ts";
 import { openConversationStore } from "../store.ts";
-import type { AgentEvent } from "../../../src/kernel/mod.ts";
 
 const [dataDir, seedArg] = Deno.args;
 let seed = Number(seedArg) >>> 0 || 1;
@@ -65,10 +65,12 @@ for (let step = 0; step < 3; step++) {
 }
 events.push({ type: "done", ...ids, reason: "stop" }, { type: "turn-sealed", ...ids });
 
-// Bursts of events, then a yield to the event loop (a timer now and then): commits of varying size.
+// Bursts of events, each its own commit (so the seed, not the machine's load, decides what is coalesced), with
+// a yield to the event loop or a timer between them.
 let i = 0;
 while (i < events.length) {
   for (let burst = 1 + pick(8); burst > 0 && i < events.length; burst--) store.append(events[i++]);
+  await store.flushed();
   await new Promise((resolve) => random() < 0.2 ? setTimeout(resolve, pick(3)) : setImmediate(resolve));
 }
 await store.flushed();
