@@ -219,8 +219,8 @@ Deno.test("the message queue", async (t) => {
       } finally {
         await ws.close();
       }
-      // It waits: nothing was sent on its own at boot.
-      await new Promise((r) => setTimeout(r, 300));
+      // It waits: the queue decided at activation (before the daemon listened) not to start a turn at boot.
+      assertMatch(daemon.logs(), /queued messages from the previous run wait/);
       assertEquals(fake.chatRequests.length, requestsBefore);
 
       fake.script([text("both seen")]);
