@@ -57,6 +57,10 @@ Deno.test("every tool works through POST /chat, and every bad argument is a read
       ["s1", "run_shell", { command: "echo out; echo err >&2; exit 3" }],
       ["s2", "run_shell", { command: "cat .env; ls -a .dispatch; cat env-link" }],
       ["s3", "run_shell", { command: "sleep 30", timeoutMs: 300 }],
+      // Commands share the network by default (their sandbox host must not cut it for them).
+      ["n1", "run_shell", {
+        command: `(exec 3<>/dev/tcp/127.0.0.1/${new URL(fake.baseUrl).port}) && echo reached`,
+      }],
       ["u1", "no_such_tool", {}],
     ];
     fake.script(calls.map(([id, name, args]) => toolCall(name, args, { id })), [text("done")]);
@@ -105,6 +109,7 @@ Deno.test("every tool works through POST /chat, and every bad argument is a read
     assert(!s2.includes(SECRET), `the shell read the env file: ${s2}`);
     assert(!s2.includes("conversations.sqlite"), `the shell listed the data dir: ${s2}`);
     err("s3", /timeout/);
+    ok("n1", /reached/);
     err("u1", /unknown tool/);
     assertEquals(await Deno.readTextFile(`${dir}/a.txt`), "hello\nearth\nhello again\n");
     const outputs = events.filter((e) => e.type === "tool-output" && e.toolCallId === "s1");

@@ -4,8 +4,10 @@
 //   source and the extension's folder, plus the manifest's read grants;
 // - read-write: the manifest's write grants;
 // - masked at their real paths, even inside grants: the protected paths (data directory, env file);
-// - the network only when the manifest grants net; nested user namespaces only when it grants run (run_shell
-//   confines its own commands with bwrap).
+// - the network only when the manifest grants net or run (the Worker's own Deno permissions still refuse it
+//   net; the processes it may start, confined by their own bwrap, decide for themselves: run_shell shares it
+//   unless DISPATCH_SHELL_NETWORK=off); nested user namespaces only when it grants run (run_shell confines
+//   its own commands with bwrap).
 // The environment is scrubbed to what the manifest's env grant lists plus what Deno needs; the V8 heap is
 // capped and the process exits when its resident memory passes a limit.
 import { dirname, join } from "node:path";
@@ -216,14 +218,18 @@ export function hostCommand(
     ],
     writable: paths(p.write),
     masked: spec.protectedPaths,
-    network: p.net !== false && p.net !== undefined,
-    nestedUserns: p.run !== false && p.run !== undefined,
+    network: granted(p.net) || granted(p.run),
+    nestedUserns: granted(p.run),
     cwd: spec.folder,
   };
   // A `true` grant cannot be narrowed to a list of paths: the whole system, read-only, protected paths masked.
   if (p.read === true) view.base = "host";
   if (p.write === true) view.writable = ["/"];
   return { command: BWRAP, args: [...bwrapArgs(view), self.command, ...self.args], env };
+}
+
+function granted(grant: Deno.PermissionOptionsObject["net"]): boolean {
+  return grant !== false && grant !== undefined && !(Array.isArray(grant) && grant.length === 0);
 }
 
 /** The paths of a read or write grant given as a list (the worker permissions hold absolute paths only). */
