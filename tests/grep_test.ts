@@ -5,6 +5,7 @@ import { assertEquals, assertMatch } from "./assert.ts";
 import { ExtensionHost } from "../src/kernel/mod.ts";
 import { toolCaller } from "./tool_calls.ts";
 import * as grep from "../extensions/tool-grep/mod.ts";
+import { inputSchema } from "../extensions/tool-grep/tool_spec.ts";
 
 async function grepFixture(config: Record<string, string> = {}) {
   const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "dispatch-grep-" }));
@@ -69,6 +70,14 @@ Deno.test("grep: patterns that look like rg flags are patterns", async () => {
   const bad = await f.call({ pattern: "(?<name" });
   assertEquals(bad.isError, true);
   assertMatch(bad.content, /^invalid regular expression/);
+});
+
+Deno.test("grep: a pattern too long for one argument is refused by its schema, before anything runs", () => {
+  // Found by the tool-argument fuzzer: a 282 KB pattern failed to spawn (E2BIG) instead of a readable error.
+  const huge = grep.manifest.tools!.find((t) => t.name === "grep")!;
+  const parsed = inputSchema.safeParse({ pattern: "a".repeat(282_000) });
+  assertEquals(parsed.success, false);
+  assertMatch(JSON.stringify(huge.parameters), /"maxLength":10000/);
 });
 
 Deno.test("grep: paths outside, links leading out and protected paths are refused or skipped", async () => {

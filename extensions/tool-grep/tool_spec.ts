@@ -8,15 +8,17 @@ export const MAX_MATCHES = 200;
 export const DEFAULT_GREP_TIMEOUT_MS = 30_000;
 /** The longest time limit the setting may give; the manifest declares it as the call's limit. */
 export const MAX_GREP_TIMEOUT_MS = 120_000;
+/** A pattern goes to ripgrep as one argument, and the kernel refuses one over 128 KiB (E2BIG). */
+export const MAX_PATTERN_CHARS = 10_000;
 
 export const inputSchema = z.object({
-  pattern: z.string().min(1).describe(
+  pattern: z.string().min(1).max(MAX_PATTERN_CHARS).describe(
     "Regular expression (ripgrep's Rust syntax), e.g. `function\\s+\\w+` or `TODO|FIXME`.",
   ),
   path: z.string().min(1).optional().describe(
     "File or folder to search, relative to the working directory. Default: the working directory.",
   ),
-  glob: z.string().min(1).optional().describe(
+  glob: z.string().min(1).max(1_000).optional().describe(
     "Only search files matching this glob, e.g. `*.ts` (any depth) or `src/**/*.{ts,tsx}` (relative to path).",
   ),
 });
