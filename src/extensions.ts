@@ -87,11 +87,18 @@ function sandboxSettings(config: Config): SandboxOptions {
 
 /**
  * A standard extension in its own sandbox host process. Bubblewrap confines it unless the operator opted out
- * (DISPATCH_UNCONFINED_SANDBOX=1); an extension declaring its tools starts on its first call.
+ * (DISPATCH_UNCONFINED_SANDBOX=1); an extension declaring its tools starts on its first call. `folder` names one
+ * in extensions/, or is an external extension's module URL.
  */
-function sandboxed(config: Config, manifest: ManifestInput, folder: string, opts: SandboxOptions = {}) {
+export function sandboxed(
+  config: Config,
+  manifest: ManifestInput,
+  folder: string | URL,
+  opts: SandboxOptions = {},
+) {
   const placeholders = expansions(config);
-  return sandboxedEntry(manifest, extensionModuleUrl(folder), {
+  const moduleUrl = typeof folder === "string" ? extensionModuleUrl(folder) : folder;
+  return sandboxedEntry(manifest, moduleUrl, {
     expand: (placeholder) => placeholders[placeholder] ?? [],
     unconfined: on(config, UNCONFINED_SETTING),
     ...sandboxSettings(config),

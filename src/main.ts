@@ -5,6 +5,9 @@ if (import.meta.main) {
   if (command === "sandbox-host") {
     const { runSandboxHost } = await import("./sandbox/host_process.ts");
     await runSandboxHost();
+  } else if (command === "read-manifest") {
+    const { runManifestReader } = await import("./extensions_external_reader.ts");
+    await runManifestReader(Deno.args[1] ?? "");
   } else if (command === "serve") {
     const { serve } = await import("./serve.ts");
     const { ConfigError } = await import("./config.ts");

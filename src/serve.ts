@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from "./config.ts";
 import { ExtensionHost } from "./kernel/mod.ts";
 import { secretValues, stderrSink } from "./log.ts";
 import { extensionEntries } from "./extensions.ts";
+import { externalEntries } from "./extensions_external.ts";
 import { HttpServerKey } from "../extensions/transport-http/api.ts";
 import { OrchestratorKey } from "../extensions/session-orchestrator/api.ts";
 import { ConversationStoreKey } from "../extensions/conversation-store/api.ts";
@@ -13,7 +14,9 @@ export async function serve(): Promise<void> {
   const sink = stderrSink(config.logLevel, secretValues(config.secrets));
   const host = new ExtensionHost({ sink, config: config.public });
   try {
-    await host.boot(extensionEntries(config, { listExtensions: () => host.list() }));
+    const entries = extensionEntries(config, { listExtensions: () => host.list() });
+    const taken = new Set(entries.map((e) => e.manifest.id));
+    await host.boot([...entries, ...await externalEntries(config, taken)]);
   } catch (error) {
     await host.shutdown(); // what did start (workers, databases) stops before the error is reported
     throw error;

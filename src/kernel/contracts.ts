@@ -177,7 +177,15 @@ export const ToolDeclarationSchema = z.object({
 }).strict();
 export type ToolDeclaration = z.infer<typeof ToolDeclarationSchema>;
 
+/**
+ * The version of this ABI (the contracts in this file and the bus's). A manifest may name the one it was written
+ * for; external extensions must name it, and one naming another is refused.
+ */
+export const KERNEL_ABI = 1;
+
 export const ManifestSchema = z.object({
+  /** The kernel ABI the extension was written for (KERNEL_ABI). */
+  abi: z.number().int().positive().optional(),
   id: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "id must be lower-case letters, digits and dashes"),
   version: z.string().min(1),
   description: z.string().min(1),

@@ -1,0 +1,97 @@
+// External extensions (DISPATCH_EXTENSIONS_DIR + the operator's grants in DISPATCH_EXTENSIONS_CONFIG) against
+// the real daemon: the granted one runs sandboxed and its tool works in a turn; one asking for more than granted
+// and each broken one (manifest, module, import, ABI, throwing or hanging activate) is disabled alone, logged
+// and listed on the loaded-extensions surface, and the daemon keeps serving.
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { readNdjson, startDaemonWithFake } from "./daemon.ts";
+import { text, toolCall } from "./fake_provider.ts";
+import { type Frame, WsClient, wsUrl } from "./ws_client.ts";
+import { beyondGrant, discoverFolders } from "../src/extensions_external.ts";
+
+const FIXTURES = fileURLToPath(new URL("./fixtures/external", import.meta.url));
+
+const BROKEN: Record<string, RegExp> = {
+  "net-asker": /asks for more than granted: net: example\.com:443/,
+  "bad-manifest": /invalid manifest: description: .*permissions: Unrecognized key/,
+  "no-module": /No such file.*no-module\/mod\.ts/,
+  "bad-import": /cannot load the extension: .*Module not found.*missing\.ts/,
+  "bad-abi": /written for ABI 99; this kernel's is 1/,
+  "throws": /activate refused on purpose/,
+  "hangs": /did not activate within 1500 ms/,
+};
+
+Deno.test("external extensions: granted ones run sandboxed, the rest are disabled one by one", async () => {
+  const grants = await Deno.makeTempFile({ prefix: "dispatch-grants-", suffix: ".json" });
+  await Deno.writeTextFile(
+    grants,
+    JSON.stringify({
+      activateTimeoutMs: 1500,
+      extensions: { greeter: { config: { GREETING_FROM: "the operator" } } },
+    }),
+  );
+  const { fake, daemon } = await startDaemonWithFake("sk-test-key-123456", {
+    DISPATCH_EXTENSIONS_DIR: FIXTURES,
+    DISPATCH_EXTENSIONS_CONFIG: grants,
+  });
+  let ws: WsClient | undefined;
+  try {
+    const disabled = daemon.logs().split("\n").filter((l) => l.includes('"extension disabled"'))
+      .map((l) => JSON.parse(l));
+    for (const [id, why] of Object.entries(BROKEN)) {
+      const line = disabled.find((l) => l.extension === id);
+      assert(line, `${id} is logged as disabled`);
+      assertMatch(line.error, why);
+    }
+    assert(!disabled.some((l) => l.extension === "greeter"));
+
+    fake.script([toolCall("greet", { name: "Ada" }, { id: "call_1" })], [text("done")]);
+    const res = await daemon.fetch("/chat", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ conversationId: "ext-1", message: "greet Ada" }),
+    });
+    assertEquals(res.status, 200);
+    const events = await readNdjson(res);
+    const result = events.find((e) => e.type === "tool-result") as Frame | undefined;
+    assert(result, JSON.stringify(events));
+    assertMatch(JSON.stringify(result), /hello, Ada, from the operator/);
+    assert(!JSON.stringify(result).includes('"isError":true'));
+
+    ws = await WsClient.connect(wsUrl(daemon.url));
+    const frame = await ws.request(
+      { type: "subscribe", surfaceId: "loaded-extensions" },
+      (f) => f.type === "surface",
+    );
+    const fields = new Map<string, string>(frame.spec.fields.map((f: Frame) => [f.id, f.value]));
+    assertMatch(fields.get("greeter")!, /^active · sandboxed · v1\.0\.0/);
+    assertMatch(
+      fields.get("net-asker")!,
+      /^failed: .*asks for more than granted: net: example\.com:443 · sandboxed .*permissions: net: example\.com:443/,
+    );
+    for (const id of Object.keys(BROKEN)) assertMatch(fields.get(id)!, /^failed: /);
+    assertEquals((await daemon.fetch("/health")).status, 200);
+  } finally {
+    ws?.close();
+    await daemon.stop();
+    await fake.close();
+    await Deno.remove(grants);
+  }
+});
+
+Deno.test("a grant covers a manifest's ask only entry by entry; true covers everything", () => {
+  assertEquals(beyondGrant({ net: ["a.com:443"], read: ["./data"] }, { net: ["a.com:443"] }), [
+    "read: ./data",
+  ]);
+  assertEquals(beyondGrant({ net: true }, { net: ["a.com:443"] }), ["net: all"]);
+  assertEquals(beyondGrant({ net: ["a.com:443", "b.com:443"] }, { net: true }), []);
+  assertEquals(beyondGrant({ env: ["LANG"], write: false }, {}), ["env: LANG"]);
+});
+
+Deno.test("DISPATCH_EXTENSIONS_DIR: a folder with a manifest is one extension, any other lists them", async () => {
+  assertEquals(await discoverFolders(join(FIXTURES, "greeter")), [join(FIXTURES, "greeter")]);
+  const all = await discoverFolders(`${FIXTURES}:${join(FIXTURES, "greeter")}`);
+  assertEquals(all.length, Object.keys(BROKEN).length + 2);
+  assertEquals(await discoverFolders(""), []);
+});
