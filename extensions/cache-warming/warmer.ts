@@ -229,6 +229,7 @@ export class Warmer implements CacheWarming {
       model: prefix.model,
       messages: [...prefix.messages, { role: "user", content: WARM_PROMPT }],
       tools: prefix.tools,
+      cwd: prefix.cwd,
       reasoningEffort: prefix.reasoningEffort,
       maxOutputTokens: 1,
       hooks,

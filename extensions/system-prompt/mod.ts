@@ -46,7 +46,7 @@ export function activate(ctx: ExtensionContext): void {
   ) service.addVariable(variable);
   ctx.services.provide(SystemPromptKey, service);
 
-  /** A conversation's facts from the store (the step plan does not carry its cwd or workspace). */
+  /** A conversation's facts from the store (the step plan carries the cwd when the turn has one, not the workspace). */
   const storedFacts = async (conversationId: string, planCwd?: string) => {
     const conversation = conversations.get(conversationId);
     const cwd = planCwd ?? conversation?.cwd ??
@@ -65,7 +65,7 @@ export function activate(ctx: ExtensionContext): void {
     if (entry?.turnId !== plan.turnId) {
       let prompt = "";
       try {
-        const { conversation, cwd } = await storedFacts(plan.conversationId, (plan as { cwd?: string }).cwd);
+        const { conversation, cwd } = await storedFacts(plan.conversationId, plan.cwd);
         prompt = await service.render({
           conversationId: plan.conversationId,
           ...(cwd !== undefined ? { cwd } : {}),

@@ -15,6 +15,8 @@ export interface StepPlan {
   model: string;
   messages: ModelMessage[];
   tools: ToolHandle[];
+  /** The working directory the turn's tools run in, when it has one (prompts describe it). */
+  cwd?: string;
 }
 export const PrepareStepHook = defineKey<StepPlan>("turn.prepare-step");
 
@@ -30,13 +32,7 @@ export interface ToolCallPlan {
 export const BeforeToolCallHook = defineKey<ToolCallPlan>("turn.before-tool-call");
 
 /** What one step's request is made from (the turn loop's state, or a warm's prefix). */
-export interface StepInput {
-  conversationId: string;
-  turnId: string;
-  step: number;
-  model: string;
-  messages: ModelMessage[];
-  tools: ToolHandle[];
+export interface StepInput extends StepPlan {
   reasoningEffort?: string;
   maxOutputTokens?: number;
   hooks?: Hooks;
@@ -59,6 +55,7 @@ export async function stepRequest(
     model: input.model,
     messages: [...input.messages],
     tools: [...input.tools],
+    ...(input.cwd !== undefined ? { cwd: input.cwd } : {}),
   };
   if (input.hooks?.has(PrepareStepHook)) {
     const run = input.hooks.run(PrepareStepHook, plan);
@@ -168,6 +165,7 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<Emitted, TurnOu
         model: input.model,
         messages,
         tools: input.tools,
+        cwd: input.cwd,
         reasoningEffort: input.reasoningEffort,
         hooks: input.hooks,
       }, signal);

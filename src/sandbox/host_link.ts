@@ -228,7 +228,7 @@ export function hostCommand(
   return { command: BWRAP, args: [...bwrapArgs(view), self.command, ...self.args], env };
 }
 
-function granted(grant: Deno.PermissionOptionsObject["net"]): boolean {
+function granted(grant: boolean | "inherit" | readonly unknown[] | undefined): boolean {
   return grant !== false && grant !== undefined && !(Array.isArray(grant) && grant.length === 0);
 }
 
