@@ -34,6 +34,10 @@ const EnvSchema = z.object({
   DISPATCH_ALLOW_INSECURE_BIND: z.enum(["0", "1", "true", "false"]).optional(),
   DISPATCH_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   DISPATCH_MAX_STEPS: z.string().regex(/^\d+$/, "DISPATCH_MAX_STEPS must be a whole number").optional(),
+  DISPATCH_CONTEXT_WINDOW: z.string().regex(
+    /^[1-9]\d{2,8}$/,
+    "DISPATCH_CONTEXT_WINDOW must be a whole number of tokens, at least 100",
+  ).optional(),
   DISPATCH_TOKEN: z.string().min(16, "DISPATCH_TOKEN must be at least 16 characters").optional(),
 });
 
@@ -116,6 +120,7 @@ export function loadConfig(
       DISPATCH_WORKSPACE_ROOTS: workspaceRoots.join(":"),
       DISPATCH_PROTECTED_PATHS: JSON.stringify(protectedPaths),
       ...(e.DISPATCH_MAX_STEPS ? { DISPATCH_MAX_STEPS: e.DISPATCH_MAX_STEPS } : {}),
+      ...(e.DISPATCH_CONTEXT_WINDOW ? { DISPATCH_CONTEXT_WINDOW: e.DISPATCH_CONTEXT_WINDOW } : {}),
       // The tools' confinement settings (run_shell and grep check their values at activation).
       ...pick(merged, ["DISPATCH_SHELL_NETWORK", "DISPATCH_UNCONFINED_SHELL", "DISPATCH_GREP_TIMEOUT_MS"]),
     },

@@ -34,6 +34,8 @@ import { manifest as systemPrompt } from "../extensions/system-prompt/manifest.t
 import * as systemPromptMod from "../extensions/system-prompt/mod.ts";
 import { manifest as skills } from "../extensions/skills/manifest.ts";
 import * as skillsMod from "../extensions/skills/mod.ts";
+import { manifest as compaction } from "../extensions/compaction/manifest.ts";
+import * as compactionMod from "../extensions/compaction/mod.ts";
 
 import { sandboxedEntry, type SandboxOptions, UNCONFINED_SETTING } from "./sandbox/mod.ts";
 import { ConfigError } from "./config.ts";
@@ -180,6 +182,7 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
     { manifest: cacheWarming, ...createCacheWarming(warmingOptionsFromEnv(config.secrets)) },
     { manifest: systemPrompt, activate: systemPromptMod.activate },
     { manifest: skills, activate: skillsMod.activate },
+    { manifest: compaction, activate: compactionMod.activate },
     sandboxed(config, toolReadFile, "tool-read-file"),
     sandboxed(config, toolWriteFile, "tool-write-file"),
     sandboxed(config, toolEditFile, "tool-edit-file"),

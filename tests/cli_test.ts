@@ -187,10 +187,13 @@ Deno.test("CLI: every command against a running daemon", async (t) => {
       assertEquals(JSON.parse(json.stdout), { conversationId: first, abortedTurn: false });
     });
 
-    await t.step("compact ID calls the route and reports its absence clearly", async () => {
-      // Compaction is a later issue: until its extension serves the route, the CLI says so in one line.
+    await t.step("compact ID forks the conversation (tests/compaction_test.ts has the details)", async () => {
       const r = await cli("compact", first);
-      assertOneLineError(r, /does not serve POST \/conversations\/:id\/compact/);
+      assertEquals(r.code, 0, r.stderr);
+      assertMatch(
+        r.stdout,
+        new RegExp(`^compacted ${first} into \\S+ \\(\\d+ messages summarized, \\d+ kept\\)`),
+      );
     });
 
     await t.step("open ID asks frontends to show it (and reopens a closed one)", async () => {

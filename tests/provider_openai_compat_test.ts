@@ -27,7 +27,7 @@ import { z } from "zod";
 import {
   createOpenAICompatProvider,
   listOpenAIModels,
-  toSdkMessages,
+  toOpenAIMessages,
 } from "../extensions/provider-openai-compat/openai_stream.ts";
 import {
   DEFAULT_RETRY_POLICY,
@@ -457,9 +457,9 @@ Deno.test("provider: the API key never shows in errors or in anything logged", a
   for (const line of logged) assert(!line.includes(KEY), `the key leaked into: ${line}`);
 });
 
-Deno.test("provider: toSdkMessages drops empty assistant/tool messages", () => {
+Deno.test("provider: toOpenAIMessages drops empty assistant/tool messages", () => {
   assertEquals(
-    toSdkMessages([
+    toOpenAIMessages([
       { role: "user", content: "a" },
       { role: "assistant", parts: [] },
       { role: "tool", results: [] },

@@ -22,10 +22,19 @@ export interface ModelCatalog {
   /** `<credential>/<model>`, or a bare model id for the default credential. Throws UnknownModelError. */
   resolve(name: string): ResolvedModel;
   list(signal?: AbortSignal): Promise<CatalogListing>;
+  /**
+   * `resolve`, then the model must be in its provider's list: UnknownModelError naming the listed ones when it
+   * is not. When the list cannot be read the model is tried as named (and the log says which list failed, why).
+   */
+  check(name: string, signal?: AbortSignal): Promise<ResolvedModel>;
   /** The model used when a request names none (DISPATCH_MODEL under the default credential). */
   defaultModel(): string | undefined;
+  /** The model's context window: its provider's figure, else the configured default (DISPATCH_CONTEXT_WINDOW). */
   info(name: string): Promise<ModelInfo | undefined>;
 }
+
+/** The context window assumed for a model its provider gives none for (DISPATCH_CONTEXT_WINDOW unset). */
+export const DEFAULT_CONTEXT_WINDOW = 128_000;
 
 export class UnknownModelError extends Error {
   constructor(message: string) {

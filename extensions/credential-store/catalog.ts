@@ -1,6 +1,12 @@
 // The model catalog: providers registered per credential name, models named `<credential>/<model>`.
-import type { Clock, ModelInfo, Provider } from "../../src/kernel/mod.ts";
-import { type CatalogListing, type ModelCatalog, type ResolvedModel, UnknownModelError } from "./api.ts";
+import type { Clock, Logger, ModelInfo, Provider } from "../../src/kernel/mod.ts";
+import {
+  type CatalogListing,
+  DEFAULT_CONTEXT_WINDOW,
+  type ModelCatalog,
+  type ResolvedModel,
+  UnknownModelError,
+} from "./api.ts";
 
 export interface CatalogOptions {
   /** The credential a bare model id (no `<credential>/` prefix) belongs to. Default `opencode`. */
@@ -12,7 +18,14 @@ export interface CatalogOptions {
   /** How long a successful listing is reused. Failures are never cached. Default 60 s. */
   cacheTtlMs?: number;
   clock?: Clock;
+  /** The context window of a model its provider's list gives none for. Default 128000. */
+  contextWindow?: number;
+  /** Says when a model is tried without its provider's list (the list failed). */
+  log?: Logger;
 }
+
+/** At most this many names are quoted in an unknown model's error. */
+const NAMES_QUOTED = 30;
 
 interface Entry {
   provider: Provider;
@@ -26,6 +39,7 @@ export function createModelCatalog(opts: CatalogOptions = {}): ModelCatalog {
   const cacheTtlMs = opts.cacheTtlMs ?? 60_000;
   const clock = opts.clock ?? { now: () => Date.now() };
   const entries = new Map<string, Entry>();
+  const contextWindow = opts.contextWindow ?? DEFAULT_CONTEXT_WINDOW;
 
   const known = () => [...entries.keys()].join(", ") || "none";
 
@@ -108,10 +122,34 @@ export function createModelCatalog(opts: CatalogOptions = {}): ModelCatalog {
           const name = `${r.credential}/${m.id}`;
           if (name in listing.modelInfo) continue;
           listing.models.push(name);
-          listing.modelInfo[name] = m.contextWindow !== undefined ? { contextWindow: m.contextWindow } : {};
+          listing.modelInfo[name] = { contextWindow: m.contextWindow ?? contextWindow };
         }
       }
       return listing;
+    },
+
+    async check(name, signal) {
+      const resolved = catalog.resolve(name);
+      const credential = credentialOf(resolved);
+      let models: ModelInfo[];
+      try {
+        models = await modelsOf(credential, entries.get(credential)!, signal);
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        opts.log?.warn("the model list could not be read; the model is tried as named", {
+          credential,
+          model: resolved.name,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        return resolved;
+      }
+      if (models.some((m) => m.id === resolved.model)) return resolved;
+      const names = models.map((m) => `${credential}/${m.id}`);
+      const shown = names.slice(0, NAMES_QUOTED).join(", ") || "none";
+      throw new UnknownModelError(
+        `unknown model "${resolved.name}": ${credential} lists ${shown}` +
+          (names.length > NAMES_QUOTED ? ` and ${names.length - NAMES_QUOTED} more (GET /models)` : ""),
+      );
     },
 
     defaultModel() {
@@ -128,24 +166,25 @@ export function createModelCatalog(opts: CatalogOptions = {}): ModelCatalog {
         if (error instanceof UnknownModelError) return undefined;
         throw error;
       }
-      const credential = resolved.name.slice(0, resolved.name.length - resolved.model.length - 1);
+      const credential = credentialOf(resolved);
       const entry = entries.get(credential);
       if (!entry) return undefined;
       let models: ModelInfo[];
       try {
         models = await modelsOf(credential, entry);
       } catch {
-        return undefined;
+        return { id: resolved.name, contextWindow }; // tried as named (see `check`)
       }
       const found = models.find((m) => m.id === resolved.model);
       if (!found) return undefined;
-      return found.contextWindow !== undefined
-        ? { id: resolved.name, contextWindow: found.contextWindow }
-        : { id: resolved.name };
+      return { id: resolved.name, contextWindow: found.contextWindow ?? contextWindow };
     },
   };
   return catalog;
 }
+
+/** The credential part of a resolved name. */
+const credentialOf = (r: ResolvedModel) => r.name.slice(0, r.name.length - r.model.length - 1);
 
 /** Rejects after `ms` even if the provider ignores its abort signal. */
 function withTimeout<T>(promise: Promise<T>, ms: number, credential: string): Promise<T> {

@@ -16,6 +16,10 @@ export function activate(ctx: ExtensionContext): void {
       defaultCredential: DEFAULT_CREDENTIAL,
       defaultModel: () => credentials.get(DEFAULT_CREDENTIAL)?.defaultModel,
       clock: ctx.clock,
+      log: ctx.log,
+      ...(ctx.config.DISPATCH_CONTEXT_WINDOW
+        ? { contextWindow: Number(ctx.config.DISPATCH_CONTEXT_WINDOW) }
+        : {}),
     }),
   );
 }

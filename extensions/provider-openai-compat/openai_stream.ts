@@ -1,10 +1,13 @@
-// An OpenAI-compatible chat-completions Provider on the AI SDK (`ai` v7 + `@ai-sdk/openai-compatible`).
-// One `stream()` is one model call: tools go to the model as schemas only (no `execute`), the SDK stops after
-// one step; the kernel owns the tool loop. Transient failures (429, 5xx, a broken connection, a stall) are
-// retried here, announced as `retry` parts, as long as nothing of the answer was yielded yet. Shared by every
-// provider that speaks this protocol (the DISPATCH_* endpoint, Umans, ...).
-import { APICallError, isStepCount, jsonSchema, type ModelMessage as SdkMessage, streamText, tool } from "ai";
-import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
+// openai-stream: a lean OpenAI-compatible chat-completions client, shared by every provider extension that
+// speaks this protocol (the DISPATCH_* endpoint, Umans, ...). One `stream()` is one model call: fetch, then
+// a line-based SSE reader over the byte stream (decoded once, one JSON.parse per event, cheap shape checks
+// only), tool-call arguments accumulated by index, usage with cached tokens, `[DONE]`. Tools go to the model as
+// schemas only; the kernel owns the tool loop. Transient failures (429, 5xx, a broken connection, a stall) are
+// retried here, announced as `retry` parts, as long as nothing of the answer was yielded yet.
+//
+// It replaced the AI SDK (`ai` + `@ai-sdk/openai-compatible`) on this path: the SDK validated every SSE chunk
+// with zod and passed it through a chain of web TransformStreams, and alone reached 6% of the provider's direct
+// rate (bench/README.md); this reader is what the daemon's throughput targets needed.
 import {
   type ModelInfo,
   type ModelMessage,
@@ -44,78 +47,103 @@ export interface OpenAICompatOptions {
 /** Builds a Provider for one OpenAI-compatible endpoint. */
 export function createOpenAICompatProvider(opts: OpenAICompatOptions): Provider {
   const baseUrl = opts.baseUrl.replace(/\/+$/, "");
+  const url = `${baseUrl}/chat/completions`;
   const policy = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
   const where = { id: opts.id, baseUrl, apiKey: opts.apiKey, keyEnv: opts.keyEnv };
+  const doFetch = opts.fetch ?? fetch;
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    accept: "text/event-stream",
+    ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
+    ...opts.headers,
+  };
 
-  /** One attempt: a fresh SDK client whose fetch is watched for stalls. */
+  /** One attempt. `failed.waitMs` is set from an error response's Retry-After. */
   async function* attempt(
-    request: ModelRequest,
+    body: string,
+    at: Where,
     signal: AbortSignal,
     watchdog: StallWatchdog,
+    failed: { waitMs?: number },
   ): AsyncGenerator<ModelStreamPart> {
-    const sdk = createOpenAICompatible({
-      name: opts.id,
-      baseURL: baseUrl,
-      apiKey: opts.apiKey || undefined,
-      headers: opts.headers,
-      includeUsage: true,
-      fetch: watchdog.fetch(opts.fetch ?? fetch),
+    watchdog.kick();
+    const response = await doFetch(url, {
+      method: "POST",
+      headers,
+      body,
+      signal: AbortSignal.any([signal, watchdog.signal]),
     });
-    const tools = request.tools.length
-      ? Object.fromEntries(
-        request.tools.map((t) => [
-          t.name,
-          tool({ description: t.description, inputSchema: jsonSchema(t.parameters as never) }),
-        ]),
-      )
-      : undefined;
-    const result = streamText({
-      model: sdk.chatModel(request.model),
-      messages: toSdkMessages(request.messages),
-      allowSystemInMessages: true,
-      tools,
-      stopWhen: isStepCount(1),
-      maxRetries: 0, // retries are ours: the SDK's would replay output already shown
-      maxOutputTokens: request.maxOutputTokens,
-      providerOptions: request.reasoningEffort
-        ? { openaiCompatible: { reasoningEffort: request.reasoningEffort } }
-        : undefined,
-      abortSignal: signal,
-      // Errors arrive as stream parts and become ProviderErrors below; the SDK's default logs them.
-      onError: () => {},
-    });
-    for await (const part of result.stream) {
-      switch (part.type) {
-        case "text-delta":
-          if (part.text) yield { type: "text-delta", delta: part.text };
-          break;
-        case "reasoning-delta":
-          if (part.text) yield { type: "reasoning-delta", delta: part.text };
-          break;
-        case "tool-call":
-          yield {
-            type: "tool-call",
-            toolCallId: part.toolCallId,
-            toolName: part.toolName,
-            input: part.input,
-          };
-          break;
-        case "finish-step": {
-          const usage = toUsage(part.usage);
-          if (usage) yield { type: "usage", usage };
-          break;
-        }
-        case "finish":
-          yield { type: "finish", reason: part.finishReason };
-          break;
-        case "error":
-          throw part.error;
-        case "abort":
-          // Our watchdog aborts the fetch, which the SDK may report as an abort: that is a stall, not a stop.
-          if (watchdog.stalled && !signal.aborted) throw watchdog.signal.reason;
-          return;
-      }
+    watchdog.kick();
+    if (!response.ok || !response.body) {
+      const text = await response.text().catch(() => "");
+      const responseHeaders = Object.fromEntries(response.headers);
+      failed.waitMs = retryAfterMs(responseHeaders);
+      throw httpError(at, response.status, providerMessage(text) ?? response.statusText, {
+        retryAfter: responseHeaders["retry-after"] ?? null,
+      });
     }
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    const call = new CallState();
+    const events: string[] = [];
+    let buffer = "";
+    let data: string | undefined; // the data lines of the event being read
+    try {
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          if (signal.aborted || watchdog.stalled) throw error;
+          throw brokenError(at, networkReason(error) ?? "connection lost");
+        }
+        watchdog.kick();
+        if (chunk.done) {
+          buffer += decoder.decode();
+          if (buffer) buffer += "\n";
+        } else buffer += decoder.decode(chunk.value, { stream: true });
+        // Split what arrived into lines; an empty line ends an event (SSE).
+        let start = 0;
+        for (let nl = buffer.indexOf("\n"); nl !== -1; nl = buffer.indexOf("\n", start)) {
+          const end = nl > start && buffer.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+          const line = buffer.slice(start, end);
+          start = nl + 1;
+          if (line.length === 0) {
+            if (data !== undefined) events.push(data);
+            data = undefined;
+          } else if (line.startsWith("data:")) {
+            const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
+            data = data === undefined ? value : `${data}\n${value}`;
+          } // comments (":") and other fields (event:, id:, retry:) carry nothing here
+        }
+        buffer = start === 0 ? buffer : buffer.slice(start);
+        if (chunk.done && data !== undefined) events.push(data);
+        for (const event of events) {
+          if (event === "[DONE]") {
+            call.done = true;
+            break;
+          }
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(event);
+          } catch {
+            throw invalidError(at, `an event is not JSON: ${short(event, 120)}`);
+          }
+          call.read(parsed, at);
+          for (const part of call.parts) yield part;
+          call.parts.length = 0;
+        }
+        events.length = 0;
+        if (call.done || chunk.done) break;
+      }
+    } finally {
+      reader.cancel().catch(() => {});
+    }
+    if (call.finishReason === undefined) {
+      if (!call.done) throw brokenError(at, "it ended before the response was complete");
+      throw invalidError(at, "the response ended without a finish reason");
+    }
+    yield* call.finish();
   }
 
   return {
@@ -123,14 +151,15 @@ export function createOpenAICompatProvider(opts: OpenAICompatOptions): Provider 
     listModels: (signal) => listOpenAIModels({ ...opts, baseUrl }, signal),
     async *stream(request: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelStreamPart> {
       const at = { ...where, model: request.model };
+      const body = JSON.stringify(chatRequestBody(request));
       for (let retry = 0;; retry++) {
         if (signal.aborted) return;
         const watchdog = new StallWatchdog(policy.stallTimeoutMs);
+        const failed: { waitMs?: number } = {};
         let shown = false;
         let failure: ProviderError;
-        let waitMs: number | undefined;
         try {
-          for await (const part of attempt(request, signal, watchdog)) {
+          for await (const part of attempt(body, at, signal, watchdog, failed)) {
             shown = true;
             yield part;
           }
@@ -138,7 +167,6 @@ export function createOpenAICompatProvider(opts: OpenAICompatOptions): Provider 
         } catch (error) {
           if (signal.aborted) return;
           failure = watchdog.stalled ? stallError(at, policy.stallTimeoutMs) : toProviderError(error, at);
-          waitMs = retryAfterMs((error as { responseHeaders?: Record<string, string> }).responseHeaders);
         } finally {
           watchdog.stop();
         }
@@ -161,6 +189,7 @@ export function createOpenAICompatProvider(opts: OpenAICompatOptions): Provider 
             failure.status,
           );
         }
+        const waitMs = failed.waitMs;
         if (waitMs !== undefined && waitMs > policy.maxDelayMs) {
           throw new ProviderError(
             `${failure.message}; not retried: the provider asks to wait ${Math.ceil(waitMs / 1000)} s, ` +
@@ -190,80 +219,246 @@ function stallError(where: Where, ms: number): ProviderError {
   );
 }
 
-// ---------------------------------------------------------------- messages
+function brokenError(where: Where, why: string): ProviderError {
+  return new ProviderError(
+    redact(`${where.id}: the connection to ${where.baseUrl} broke mid-response (${why})`, where),
+    "provider_unreachable",
+  );
+}
 
-/** Kernel messages → AI SDK messages. Reasoning parts go back as `reasoning_content` (the adapter does it). */
-export function toSdkMessages(messages: ModelMessage[]): SdkMessage[] {
-  const out: SdkMessage[] = [];
+function invalidError(where: Where, why: string): ProviderError {
+  return new ProviderError(
+    redact(`${where.id}: the provider sent a response that could not be understood: ${why}`, where),
+    "invalid_response",
+  );
+}
+
+// ---------------------------------------------------------------- the request
+
+/** The chat-completions request body of one streamed call. */
+export function chatRequestBody(request: ModelRequest): Record<string, unknown> {
+  return {
+    model: request.model,
+    max_tokens: request.maxOutputTokens,
+    reasoning_effort: request.reasoningEffort || undefined,
+    messages: toOpenAIMessages(request.messages),
+    tools: request.tools.length
+      ? request.tools.map((t) => ({
+        type: "function",
+        function: { name: t.name, description: t.description, parameters: t.parameters },
+      }))
+      : undefined,
+    stream: true,
+    stream_options: { include_usage: true },
+  };
+}
+
+/**
+ * Kernel messages → chat-completions messages. Reasoning goes back as `reasoning_content`; empty assistant and
+ * tool messages are dropped. Deterministic: the same history gives the same bytes (prompt caching needs it).
+ */
+export function toOpenAIMessages(messages: ModelMessage[]): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
   for (const m of messages) {
     switch (m.role) {
       case "system":
-        out.push({ role: "system", content: m.content });
-        break;
       case "user":
-        out.push({ role: "user", content: m.content });
+        out.push({ role: m.role, content: m.content });
         break;
       case "assistant": {
         if (m.parts.length === 0) break;
+        let text = "";
+        let reasoning = "";
+        const toolCalls: Record<string, unknown>[] = [];
+        for (const p of m.parts) {
+          if (p.type === "text") text += p.text;
+          else if (p.type === "reasoning") reasoning += p.text;
+          else {
+            toolCalls.push({
+              id: p.toolCallId,
+              type: "function",
+              function: { name: p.toolName, arguments: toolArguments(p.input) },
+            });
+          }
+        }
         out.push({
           role: "assistant",
-          content: m.parts.map((p) => {
-            switch (p.type) {
-              case "text":
-                return { type: "text" as const, text: p.text };
-              case "reasoning":
-                return { type: "reasoning" as const, text: p.text };
-              case "tool-call":
-                return {
-                  type: "tool-call" as const,
-                  toolCallId: p.toolCallId,
-                  toolName: p.toolName,
-                  input: p.input,
-                };
-            }
-          }),
+          content: toolCalls.length > 0 ? text || null : text,
+          ...(reasoning ? { reasoning_content: reasoning } : {}),
+          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
         });
         break;
       }
       case "tool":
-        if (m.results.length === 0) break;
-        out.push({
-          role: "tool",
-          content: m.results.map((r) => ({
-            type: "tool-result" as const,
-            toolCallId: r.toolCallId,
-            toolName: r.toolName,
-            output: r.isError
-              ? { type: "error-text" as const, value: r.content }
-              : { type: "text" as const, value: r.content },
-          })),
-        });
+        for (const r of m.results) out.push({ role: "tool", tool_call_id: r.toolCallId, content: r.content });
         break;
     }
   }
   return out;
 }
 
-interface SdkUsage {
-  inputTokens: number | undefined;
-  outputTokens: number | undefined;
-  inputTokenDetails?: { cacheReadTokens?: number; cacheWriteTokens?: number };
-  outputTokenDetails?: { reasoningTokens?: number };
+/** A call's input as the JSON text of `arguments`: a string that is JSON already goes as it is. */
+function toolArguments(input: unknown): string {
+  if (typeof input === "string") {
+    try {
+      JSON.parse(input);
+      return input;
+    } catch {
+      return JSON.stringify(input);
+    }
+  }
+  return JSON.stringify(input ?? {});
 }
 
-/** The SDK's step usage → kernel Usage; undefined when the provider reported none. */
-export function toUsage(u: SdkUsage | undefined): Usage | undefined {
-  if (!u || (u.inputTokens === undefined && u.outputTokens === undefined)) return undefined;
-  const usage: Usage = {
-    inputTokens: u.inputTokens ?? 0,
-    outputTokens: u.outputTokens ?? 0,
-    cacheReadTokens: u.inputTokenDetails?.cacheReadTokens ?? 0,
-  };
-  if (u.inputTokenDetails?.cacheWriteTokens !== undefined) {
-    usage.cacheWriteTokens = u.inputTokenDetails.cacheWriteTokens;
+// ---------------------------------------------------------------- the response
+
+interface PendingToolCall {
+  id: string;
+  name: string;
+  args: string;
+}
+
+/** What one call's chunks said so far; `read` turns a chunk into parts (in `parts`), `finish` ends the call. */
+class CallState {
+  readonly parts: ModelStreamPart[] = [];
+  readonly toolCalls: PendingToolCall[] = []; // by the model's index
+  usage: Usage | undefined;
+  finishReason: string | undefined;
+  done = false;
+
+  read(chunk: unknown, at: Where): void {
+    if (typeof chunk !== "object" || chunk === null) throw invalidError(at, "an event is not an object");
+    const c = chunk as ChatChunk;
+    if (c.error != null) throw streamedError(c.error, at);
+    if (c.usage != null && typeof c.usage === "object") this.usage = toUsage(c.usage);
+    const choice = Array.isArray(c.choices) ? c.choices[0] : undefined;
+    if (choice == null || typeof choice !== "object") return;
+    if (typeof choice.finish_reason === "string") this.finishReason = choice.finish_reason;
+    const delta = choice.delta;
+    if (delta == null || typeof delta !== "object") return;
+    const reasoning = delta.reasoning_content ?? delta.reasoning;
+    if (typeof reasoning === "string" && reasoning) {
+      this.parts.push({ type: "reasoning-delta", delta: reasoning });
+    }
+    const content = delta.content;
+    if (typeof content === "string") {
+      if (content) this.parts.push({ type: "text-delta", delta: content });
+    } else if (Array.isArray(content)) {
+      for (const piece of content as { type?: unknown; text?: unknown }[]) {
+        if (typeof piece?.text !== "string" || !piece.text) continue;
+        const type = piece.type === "reasoning" || piece.type === "thinking"
+          ? "reasoning-delta"
+          : "text-delta";
+        this.parts.push({ type, delta: piece.text });
+      }
+    }
+    if (typeof delta.refusal === "string" && delta.refusal) {
+      this.parts.push({ type: "text-delta", delta: delta.refusal });
+    }
+    if (Array.isArray(delta.tool_calls)) {
+      for (const d of delta.tool_calls) {
+        if (d == null || typeof d !== "object") continue;
+        const index = typeof d.index === "number" ? d.index : this.toolCalls.length;
+        const call = this.toolCalls[index] ??= { id: "", name: "", args: "" };
+        if (typeof d.id === "string" && d.id) call.id = d.id;
+        const fn = d.function;
+        if (fn != null && typeof fn === "object") {
+          if (typeof fn.name === "string" && fn.name) call.name = fn.name;
+          if (typeof fn.arguments === "string") call.args += fn.arguments;
+        }
+      }
+    }
   }
-  if (u.outputTokenDetails?.reasoningTokens) usage.reasoningTokens = u.outputTokenDetails.reasoningTokens;
+
+  /** The tool calls (in index order), the usage when the provider reported it, the finish reason. */
+  *finish(): Generator<ModelStreamPart> {
+    for (const call of this.toolCalls) {
+      if (!call) continue;
+      yield {
+        type: "tool-call",
+        toolCallId: call.id || `call_${crypto.randomUUID().slice(0, 8)}`,
+        toolName: call.name,
+        input: parseArguments(call.args),
+      };
+    }
+    if (this.usage) yield { type: "usage", usage: this.usage };
+    yield { type: "finish", reason: finishReason(this.finishReason) };
+  }
+}
+
+/** The fields of a chat.completion.chunk that are read; anything may be missing or of another type. */
+interface ChatChunk {
+  error?: unknown;
+  usage?: unknown;
+  choices?: {
+    finish_reason?: unknown;
+    delta?: {
+      content?: unknown;
+      reasoning_content?: unknown;
+      reasoning?: unknown;
+      refusal?: unknown;
+      tool_calls?: { index?: unknown; id?: unknown; function?: { name?: unknown; arguments?: unknown } }[];
+    };
+  }[];
+}
+
+/** The arguments as JSON when they parse, else the text as the model wrote it (the kernel reports it). */
+function parseArguments(args: string): unknown {
+  if (!args.trim()) return {};
+  try {
+    return JSON.parse(args);
+  } catch {
+    return args;
+  }
+}
+
+function finishReason(raw: string | undefined): string {
+  switch (raw) {
+    case "stop":
+      return "stop";
+    case "length":
+      return "length";
+    case "content_filter":
+      return "content-filter";
+    case "tool_calls":
+    case "function_call":
+      return "tool-calls";
+    default:
+      return "other";
+  }
+}
+
+interface OpenAIUsage {
+  prompt_tokens?: unknown;
+  completion_tokens?: unknown;
+  prompt_tokens_details?: { cached_tokens?: unknown; cache_write_tokens?: unknown } | null;
+  completion_tokens_details?: { reasoning_tokens?: unknown } | null;
+}
+
+/** A chunk's `usage` → kernel Usage (cached prompt tokens as cacheReadTokens). */
+export function toUsage(u: OpenAIUsage): Usage {
+  const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+  const usage: Usage = {
+    inputTokens: num(u.prompt_tokens) ?? 0,
+    outputTokens: num(u.completion_tokens) ?? 0,
+    cacheReadTokens: num(u.prompt_tokens_details?.cached_tokens) ?? 0,
+  };
+  const cacheWrite = num(u.prompt_tokens_details?.cache_write_tokens);
+  if (cacheWrite !== undefined) usage.cacheWriteTokens = cacheWrite;
+  const reasoning = num(u.completion_tokens_details?.reasoning_tokens);
+  if (reasoning) usage.reasoningTokens = reasoning;
   return usage;
+}
+
+/** An `{error}` event inside a stream: an HTTP status when its code is one, else the provider's words. */
+function streamedError(error: unknown, at: Where): ProviderError {
+  const message = providerMessage({ error }) ?? "an error event without a message";
+  const code = isRecord(error) ? Number(error.code ?? error.status) : NaN;
+  if (Number.isInteger(code) && code >= 400 && code < 600) return httpError(at, code, message);
+  return new ProviderError(
+    redact(`${at.id}: the provider reported an error mid-response: ${short(message)}`, at),
+    "provider_error",
+  );
 }
 
 // ---------------------------------------------------------------- models
@@ -354,35 +549,17 @@ interface Where {
  */
 export function toProviderError(error: unknown, where: Where): ProviderError {
   if (error instanceof ProviderError) return error;
-  const status = statusOf(error);
-  if (status !== undefined) {
-    const headers = (error as { responseHeaders?: Record<string, string> }).responseHeaders;
-    return httpError(where, status, providerMessage(error), { retryAfter: headers?.["retry-after"] ?? null });
-  }
   const network = networkReason(error);
   if (network) {
-    const midStream = APICallError.isInstance(error) && /successful response/i.test(error.message);
     return new ProviderError(
       redact(
-        midStream
-          ? `${where.id}: the connection to ${where.baseUrl} broke mid-response (${network})`
-          : `${where.id}: cannot reach ${where.baseUrl} (${network}); check the base URL and your network`,
+        `${where.id}: cannot reach ${where.baseUrl} (${network}); check the base URL and your network`,
         where,
       ),
       "provider_unreachable",
     );
   }
-  const name = error instanceof Error ? error.name : "";
   const message = error instanceof Error ? error.message : String(error);
-  if (/InvalidResponseData|JSONParse|TypeValidation|NoContentGenerated|InvalidToolInput/i.test(name)) {
-    return new ProviderError(
-      redact(
-        `${where.id}: the provider sent a response that could not be understood: ${short(message)}`,
-        where,
-      ),
-      "invalid_response",
-    );
-  }
   return new ProviderError(redact(`${where.id}: ${short(message)}`, where), "provider_error");
 }
 
@@ -420,11 +597,6 @@ function httpError(
   return new ProviderError(redact(message, where), code, status);
 }
 
-function statusOf(error: unknown): number | undefined {
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  return typeof status === "number" && status >= 400 ? status : undefined;
-}
-
 /** The provider's own words from an error or an error body (`{error:{message}}`, `{message}`, text). */
 function providerMessage(source: unknown): string | undefined {
   if (typeof source === "string") {
@@ -460,7 +632,7 @@ function networkReason(error: unknown): string | undefined {
     const code = (current as { code?: unknown }).code;
     if (
       current.name === "TypeError" || /ECONN|ETIMEDOUT|EPIPE|ENOTFOUND/.test(String(code)) ||
-      /Cannot connect to API|fetch failed|error sending request|connection (reset|closed)|Failed to process successful response|dropped|network/i
+      /Cannot connect to API|fetch failed|error sending request|connection (reset|closed)|dropped|network/i
         .test(current.message)
     ) network = true;
     current = (current as { cause?: unknown }).cause;
@@ -473,7 +645,7 @@ function networkReason(error: unknown): string | undefined {
   }
   if (/timed out|ETIMEDOUT/i.test(all)) return "timed out";
   if (/certificate|tls|ssl/i.test(all)) return "TLS error";
-  if (/reset|ECONNRESET|EPIPE|closed|dropped|body|Failed to process successful response/i.test(all)) {
+  if (/reset|ECONNRESET|EPIPE|closed|dropped|body/i.test(all)) {
     return "connection lost";
   }
   return short(texts.at(-1) ?? "network error");

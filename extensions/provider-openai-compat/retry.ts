@@ -103,12 +103,14 @@ export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
 }
 
 /**
- * Guards one call: its `signal` fires when `kick` has not been called for `ms`. `fetch` wraps a fetch so the
- * request and every body chunk received count as activity.
+ * Guards one call: its `signal` fires when `kick` has not been called for `ms`. The reader kicks after the
+ * request and after every body read; a kick only notes the time (it is called per network read), the one
+ * timer re-arms itself for what is left.
  */
 export class StallWatchdog {
   readonly #controller = new AbortController();
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #last = 0;
   #stopped = false;
 
   constructor(readonly ms: number) {}
@@ -123,11 +125,8 @@ export class StallWatchdog {
 
   kick(): void {
     if (this.#stopped || this.stalled) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(
-      () => this.#controller.abort(new DOMException(`nothing received for ${this.ms} ms`, "TimeoutError")),
-      this.ms,
-    );
+    this.#last = performance.now();
+    if (this.#timer === undefined) this.#arm(this.ms);
   }
 
   stop(): void {
@@ -135,26 +134,13 @@ export class StallWatchdog {
     clearTimeout(this.#timer);
   }
 
-  fetch(base: typeof fetch): typeof fetch {
-    return async (input, init) => {
-      this.kick();
-      const signal = init?.signal ? AbortSignal.any([init.signal, this.signal]) : this.signal;
-      const response = await base(input, { ...init, signal });
-      this.kick();
-      if (!response.body) return response;
-      const body = response.body.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform: (chunk, controller) => {
-            this.kick();
-            controller.enqueue(chunk);
-          },
-        }),
-      );
-      return new Response(body, {
-        status: response.status,
-        statusText: response.statusText,
-        headers: response.headers,
-      });
-    };
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#stopped) return;
+      const idle = performance.now() - this.#last;
+      if (idle < this.ms) return this.#arm(this.ms - idle);
+      this.#controller.abort(new DOMException(`nothing received for ${this.ms} ms`, "TimeoutError"));
+    }, ms);
   }
 }

@@ -100,6 +100,20 @@ export const ConversationStatusChanged = defineKey<
   { conversationId: string; status: ConversationStatus; workspaceId: string }
 >("conversation.status-changed");
 
+/**
+ * Before a turn in a conversation that has history: a handler may move the turn to another conversation it
+ * made from this one (compaction's fork) by answering that conversation's id. The turn then runs there.
+ */
+export interface BeforeTurnPlan {
+  conversationId: string;
+  /** The catalog name of the turn's model. */
+  modelName: string;
+  message: string;
+  /** The history as the model would be sent it, before the new message. */
+  messages: ModelMessage[];
+}
+export const BeforeTurnHook = defineKey<BeforeTurnPlan>("session.before-turn");
+
 /** A conversation's history was compacted into a new conversation (emitted by whoever compacts). */
 export const ConversationCompacted = defineKey<
   { conversationId: string; newConversationId: string; messagesSummarized: number; messagesKept: number }

@@ -6,6 +6,7 @@ import {
   type Events,
   type Hooks,
   invalid,
+  isVeto,
   type Logger,
   type ModelMessage,
   notFound,
@@ -22,6 +23,7 @@ import type {
 import { type ModelCatalog, type ResolvedModel, UnknownModelError } from "../credential-store/api.ts";
 import { chunksToMessages } from "./messages.ts";
 import {
+  BeforeTurnHook,
   ConversationOpen,
   ConversationStatusChanged,
   type Orchestrator,
@@ -176,12 +178,24 @@ export class SessionOrchestrator implements Orchestrator {
     this.#reserved.add(conversationId);
   }
 
-  async #start(conversationId: string, req: TurnRequest): Promise<Run> {
+  async #start(conversationId: string, req: TurnRequest, forked = false): Promise<Run> {
     const { store } = this.deps;
     const existing = store.get(conversationId);
     const { resolved, cwd } = await this.#resolve(existing, req);
+    const fork = existing && !forked
+      ? await this.#beforeTurn(conversationId, resolved.name, req.message)
+      : "";
     if (this.#cancelled.delete(conversationId)) {
       throw conflict("stopped", `the turn in conversation ${conversationId} was stopped before it started`);
+    }
+    if (fork && fork !== conversationId) {
+      this.#reserve(fork);
+      try {
+        return await this.#start(fork, { ...req, conversationId: fork }, true);
+      } finally {
+        this.#reserved.delete(fork);
+        this.#cancelled.delete(fork);
+      }
     }
 
     const conversation = existing ??
@@ -216,6 +230,14 @@ export class SessionOrchestrator implements Orchestrator {
     return run;
   }
 
+  /** The conversation the turn runs in, as the `session.before-turn` hooks decide ("" when they keep it). */
+  async #beforeTurn(conversationId: string, modelName: string, message: string): Promise<string> {
+    if (!this.deps.hooks.has(BeforeTurnHook)) return "";
+    const plan = { conversationId, modelName, message, messages: [...this.#history(conversationId)] };
+    const out = await this.deps.hooks.run(BeforeTurnHook, plan);
+    return isVeto(out) ? "" : out.conversationId;
+  }
+
   async prefix(conversationId: string, options: PrefixOptions = {}): Promise<RequestPrefix> {
     const existing = this.#known(conversationId);
     const { resolved, cwd } = await this.#resolve(existing, options);
@@ -237,7 +259,7 @@ export class SessionOrchestrator implements Orchestrator {
     if (!modelName) throw invalid("no_model", "no model given and no default model (set DISPATCH_MODEL)");
     let resolved;
     try {
-      resolved = catalog.resolve(modelName);
+      resolved = await catalog.check(modelName);
     } catch (error) {
       if (error instanceof UnknownModelError) throw invalid("unknown_model", error.message);
       throw error;

@@ -52,7 +52,11 @@ export function mountConversationRoutes(
 
   server.route(routes.models, async ({ request }) => {
     const listing = await catalog.list(request.signal);
-    return { models: listing.models, modelInfo: listing.modelInfo };
+    return {
+      models: listing.models,
+      modelInfo: listing.modelInfo,
+      ...(listing.unavailable.length > 0 ? { unavailable: listing.unavailable } : {}),
+    };
   });
 
   server.route(routes.chat, async ({ body, request }) => {
@@ -146,11 +150,11 @@ export function mountConversationRoutes(
     ({ params }) => ({ conversationId: params.id, model: known(params.id).model }),
   );
 
-  server.route(routes.setModel, ({ params, body }) => {
+  server.route(routes.setModel, async ({ params, body, request }) => {
     let model: string | null = null;
     if (body.model !== null && body.model.trim() !== "") {
       try {
-        model = catalog.resolve(body.model).name;
+        model = (await catalog.check(body.model, request.signal)).name;
       } catch (error) {
         if (error instanceof UnknownModelError) throw invalid("unknown_model", error.message);
         throw error;
@@ -214,7 +218,7 @@ export function mountConversationRoutes(
 
 /** The per-conversation setting the compact-percent routes keep (read by a compaction extension). */
 export const COMPACT_PERCENT_KEY = "compactPercent";
-const compactPercentOf = (value: unknown) =>
+export const compactPercentOf = (value: unknown) =>
   typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 100 ? value : 0;
 
 const EFFORTS = ReasoningEffortSchema.options;

@@ -119,6 +119,8 @@ export const HealthSchema = z.object({ ok: z.literal(true) });
 export const ModelsSchema = z.object({
   models: z.array(z.string()),
   modelInfo: z.record(z.string(), z.object({ contextWindow: z.number().optional() })).optional(),
+  /** Providers whose model list could not be read, and why: their models are tried as named. */
+  unavailable: z.array(z.object({ credential: z.string(), error: z.string() })).optional(),
 });
 export const ConversationListSchema = z.object({ conversations: z.array(ConversationSchema) });
 export const HistorySchema = z.object({ chunks: z.array(StoredChunkSchema), latestSeq: z.number() });
@@ -216,7 +218,7 @@ export const ServerStatusSchema = z.object({
   servers: z.array(z.never()),
 });
 
-// ---------------------------------------------------------------- compaction (served by a later extension)
+// ---------------------------------------------------------------- compaction (the compaction extension)
 
 export const CompactSchema = z.object({
   conversationId: z.string(),
@@ -591,7 +593,7 @@ export const webClientRoutes = {
 };
 export type WebClientRoutes = typeof webClientRoutes;
 
-/** Routes a later extension serves (compaction); clients call them and get a 404 `no_route` until then. */
+/** The compaction extension's route: a non-destructive fork (the original conversation stays readable). */
 export const compactionRoutes = {
   compact: route({
     method: "POST",
@@ -599,6 +601,10 @@ export const compactionRoutes = {
     summary: "Compact the history: a new conversation starts from a summary plus the latest messages",
     params: IdParams,
     response: CompactSchema,
-    errors: { ...notFound, 409: "a turn is running, or nothing to compact" },
+    errors: {
+      ...notFound,
+      409: "a turn is running, it is being compacted, nothing to compact, or it changed meanwhile",
+      503: "the summary could not be written (nothing changed)",
+    },
   }),
 };
