@@ -28,6 +28,7 @@ const EnvSchema = z.object({
   SURFACE_WS_PORT: port("SURFACE_WS_PORT").optional(),
   DISPATCH_HOST: z.string().min(1).default("127.0.0.1"),
   DISPATCH_DATA_DIR: z.string().min(1).optional(),
+  DISPATCH_JOURNAL_DIR: z.string().min(1).optional(),
   DISPATCH_WORKSPACE_ROOTS: z.string().optional(),
   DISPATCH_ALLOWED_ORIGINS: z.string().default(DEFAULT_ALLOWED_ORIGINS.join(",")),
   DISPATCH_ALLOWED_HOSTS: z.string().optional(),
@@ -46,6 +47,8 @@ export interface Config {
   port: number;
   surfaceWsPort?: number;
   dataDir: string;
+  /** Where the journal is written (default: journal/ in the data dir); protected like the data dir. */
+  journalDir: string;
   envFile?: string;
   workspaceRoots: string[];
   allowedOrigins: string[];
@@ -80,6 +83,9 @@ export function loadConfig(
   const e = parsed.data;
   const home = merged.HOME ?? "/";
   const dataDir = resolve(cwd, e.DISPATCH_DATA_DIR ?? ".dispatch");
+  const journalDir = e.DISPATCH_JOURNAL_DIR
+    ? resolve(cwd, e.DISPATCH_JOURNAL_DIR)
+    : resolve(dataDir, "journal");
   const workspaceRoots = (e.DISPATCH_WORKSPACE_ROOTS ?? home).split(":").filter(Boolean).map((r) =>
     resolve(cwd, r)
   );
@@ -102,12 +108,13 @@ export function loadConfig(
     ? extraHosts
     : undefined;
 
-  const protectedPaths = [dataDir, envFile];
+  const protectedPaths = [dataDir, envFile, journalDir];
   return {
     hostname: e.DISPATCH_HOST,
     port: e.BACKEND_PORT,
     surfaceWsPort: e.SURFACE_WS_PORT,
     dataDir,
+    journalDir,
     envFile,
     workspaceRoots,
     allowedOrigins,

@@ -33,7 +33,12 @@ import { createCacheWarming, warmingOptionsFromEnv } from "../extensions/cache-w
 import { manifest as systemPrompt } from "../extensions/system-prompt/manifest.ts";
 import * as systemPromptMod from "../extensions/system-prompt/mod.ts";
 import { manifest as skills } from "../extensions/skills/manifest.ts";
+import { createJournalSpans, type Journal, manifest as journalSink } from "../extensions/journal-sink/mod.ts";
+import { manifest as collector } from "../extensions/observability-collector/manifest.ts";
+import { createCollectorSupervisor } from "../extensions/observability-collector/mod.ts";
 import * as skillsMod from "../extensions/skills/mod.ts";
+import { manifest as mcpClient } from "../extensions/mcp/manifest.ts";
+import { createMcpClient, MCP_CONFIG_SETTING } from "../extensions/mcp/mod.ts";
 import { manifest as compaction } from "../extensions/compaction/manifest.ts";
 import * as compactionMod from "../extensions/compaction/mod.ts";
 
@@ -58,7 +63,7 @@ const on = (config: Config, name: string) => ["1", "true"].includes(config.secre
 function expansions(config: Config): Record<string, string[]> {
   return {
     $WORKSPACE_ROOTS: config.workspaceRoots,
-    $PROTECTED_PATHS: [config.dataDir, ...(config.envFile ? [config.envFile] : [])],
+    $PROTECTED_PATHS: [config.dataDir, ...(config.envFile ? [config.envFile] : []), config.journalDir],
     $UNCONFINED_SHELL: on(config, "DISPATCH_UNCONFINED_SHELL") ? ["bash"] : [],
   };
 }
@@ -135,6 +140,9 @@ function webTools(config: Config): ExtensionEntry[] {
 export interface EntryExtras {
   /** The host's extension list, for the loaded-extensions surface (`() => host.list()`). */
   listExtensions?: () => ExtensionState[];
+  /** The journal the daemon's log sink writes; turns' spans are added to it, and `collector` reads it. */
+  journal?: Journal;
+  collector?: boolean;
 }
 
 export function extensionEntries(config: Config, extras: EntryExtras = {}): ExtensionEntry[] {
@@ -182,7 +190,21 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
     { manifest: cacheWarming, ...createCacheWarming(warmingOptionsFromEnv(config.secrets)) },
     { manifest: systemPrompt, activate: systemPromptMod.activate },
     { manifest: skills, activate: skillsMod.activate },
+    {
+      manifest: mcpClient,
+      ...createMcpClient({
+        configPath: config.secrets[MCP_CONFIG_SETTING] || undefined,
+        unconfined: on(config, "DISPATCH_UNCONFINED_SHELL"),
+      }),
+    },
     { manifest: compaction, activate: compactionMod.activate },
+    ...(extras.journal ? [{ manifest: journalSink, ...createJournalSpans(extras.journal) }] : []),
+    ...(extras.collector
+      ? [{
+        manifest: collector,
+        ...createCollectorSupervisor({ writable: [config.dataDir, config.journalDir] }),
+      }]
+      : []),
     sandboxed(config, toolReadFile, "tool-read-file"),
     sandboxed(config, toolWriteFile, "tool-write-file"),
     sandboxed(config, toolEditFile, "tool-edit-file"),

@@ -8,6 +8,9 @@ if (import.meta.main) {
   } else if (command === "read-manifest") {
     const { runManifestReader } = await import("./extensions_external_reader.ts");
     await runManifestReader(Deno.args[1] ?? "");
+  } else if (command === "collector") {
+    const { runCollector } = await import("../extensions/observability-collector/main.ts");
+    Deno.exit(await runCollector());
   } else if (command === "serve") {
     const { serve } = await import("./serve.ts");
     const { ConfigError } = await import("./config.ts");

@@ -7,14 +7,35 @@ import { externalEntries } from "./extensions_external.ts";
 import { HttpServerKey } from "../extensions/transport-http/api.ts";
 import { OrchestratorKey } from "../extensions/session-orchestrator/api.ts";
 import { ConversationStoreKey } from "../extensions/conversation-store/api.ts";
+import { Journal, journalSettings, journalSink, teeSink } from "../extensions/journal-sink/mod.ts";
 
 export async function serve(): Promise<void> {
   const config = loadConfig();
   const graceMs = shutdownGraceMs(config.secrets); // a bad value stops the start, not the shutdown
-  const sink = stderrSink(config.logLevel, secretValues(config.secrets));
+  const journaling = journalSettings(config.secrets);
+  const stderr = stderrSink(config.logLevel, secretValues(config.secrets));
+  const journal = journaling.enabled
+    ? new Journal(config.journalDir, { ...journaling, secrets: secretValues(config.secrets) })
+    : undefined;
+  const sink = journal
+    ? teeSink(
+      stderr,
+      journalSink(journal, (dropped) =>
+        stderr.write({
+          time: Date.now(),
+          level: "warn",
+          msg: "journal not writable; records dropped",
+          dropped,
+        })),
+    )
+    : stderr;
   const host = new ExtensionHost({ sink, config: config.public });
   try {
-    const entries = extensionEntries(config, { listExtensions: () => host.list() });
+    const entries = extensionEntries(config, {
+      listExtensions: () => host.list(),
+      journal,
+      collector: journaling.collector,
+    });
     const taken = new Set(entries.map((e) => e.manifest.id));
     await host.boot([...entries, ...await externalEntries(config, taken)]);
   } catch (error) {
@@ -35,6 +56,7 @@ export async function serve(): Promise<void> {
   const signals = signalsOnce();
   const signal = await signals.next();
   await shutDown(host, graceMs, signal, signals.next());
+  journal?.close();
   Deno.exit(0);
 }
 

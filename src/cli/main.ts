@@ -7,6 +7,7 @@ import { CliError, DispatchClient } from "./client.ts";
 import { USAGE } from "./usage.ts";
 import { loadEnv } from "../dotenv.ts";
 import { runSetupCommand } from "./setup.ts";
+import { runTraceCommand } from "./trace.ts";
 
 export interface CliIO {
   out(text: string): void;
@@ -57,6 +58,8 @@ interface Command {
 export async function runCli(args: string[], io: CliIO): Promise<number> {
   const local = await runSetupCommand(args, io); // setup, sync-env, --version: no daemon involved
   if (local !== undefined) return local;
+  const traced = runTraceCommand(args, io); // reads the trace store: no daemon involved
+  if (traced !== undefined) return traced;
   try {
     let parsed;
     try {
