@@ -246,3 +246,60 @@ Deno.test("the daemon serves turns with a journal directory it cannot write (and
     assertEquals((await daemon.stop()).code, 0);
   }
 });
+
+Deno.test("dispatch collector exports the journal's spans over OTLP/HTTP to a configured endpoint", async () => {
+  const dir = await tempDir();
+  const received = Promise.withResolvers<Record<string, unknown>>();
+  await using receiver = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    if (new URL(req.url).pathname === "/v1/traces") received.resolve(await req.json());
+    return Response.json({});
+  });
+  const journal = new Journal(`${dir}/journal`);
+  const base = { type: "span", traceId: "turn-1", status: "stop", conversationId: "c1", turnId: "turn-1" };
+  journal.write({
+    ...base,
+    id: "turn-1/tool-x",
+    kind: "tool",
+    name: "run_shell",
+    parentId: "turn-1",
+    start: 1000,
+    end: 1010,
+    durationMs: 10,
+  });
+  journal.write({
+    ...base,
+    id: "turn-1",
+    kind: "turn",
+    name: "turn",
+    start: 990,
+    end: 1020,
+    durationMs: 30,
+    model: "m",
+  });
+  journal.close();
+  await Deno.writeTextFile(`${dir}/env`, "");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", new URL("../src/main.ts", import.meta.url).pathname, "collector"],
+    env: {
+      DISPATCH_ENV_FILE: `${dir}/env`,
+      DISPATCH_DATA_DIR: `${dir}/data`,
+      DISPATCH_JOURNAL_DIR: `${dir}/journal`,
+      DISPATCH_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.addr.port}/v1/traces`,
+    },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const body = JSON.stringify(await received.promise);
+  child.kill("SIGTERM");
+  assertEquals((await child.status).code, 0, "the collector drains and exits cleanly");
+  assertMatch(body, /"name":"tool run_shell"/);
+  assertMatch(body, /"name":"turn turn"/);
+  assertMatch(body, /"service.name"/);
+  const spans = (JSON.parse(body).resourceSpans[0].scopeSpans[0].spans) as {
+    spanId: string;
+    parentSpanId?: string;
+    name: string;
+  }[];
+  const turn = spans.find((s) => s.name === "turn turn")!;
+  assertEquals(spans.find((s) => s.name === "tool run_shell")!.parentSpanId, turn.spanId);
+});
