@@ -126,6 +126,30 @@ rows.push([
   verdict(shortOver <= 1.5),
 ]);
 
+// ---- the journal's cost: the same one-line turn on a daemon with the journal (and its collector) off
+const noJournal = await startDaemon({
+  env: {
+    DISPATCH_API_KEY: "sk-bench",
+    DISPATCH_BASE_URL: fake.baseUrl,
+    DISPATCH_MODEL: "fake-model",
+    DISPATCH_LOG_LEVEL: "warn",
+    DISPATCH_JOURNAL: "0",
+  },
+});
+for (let i = 0; i < 30; i++) await turn(noJournal.url, deltas(5));
+const offShort: number[] = [];
+for (let i = 0; i < SHORT_TURNS; i++) offShort.push((await turn(noJournal.url, [text("ok")])).ms);
+await noJournal.stop();
+const journalOver = median(daemonShort) - median(offShort);
+rows.push([
+  `one-line turn, journal off (direct column) vs on, median of ${SHORT_TURNS}`,
+  `${f(median(offShort), 2)} ms`,
+  `${f(median(daemonShort), 2)} ms`,
+  `+${f(journalOver, 2)} ms`,
+  "≤ +0.5 ms",
+  verdict(journalOver <= 0.5),
+]);
+
 // ---- one long reply: deltas per second to the client
 const directLong = await direct(deltas(LONG_DELTAS));
 const longRead = await turn(daemon.url, deltas(LONG_DELTAS));
