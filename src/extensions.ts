@@ -37,6 +37,8 @@ import { createJournalSpans, type Journal, manifest as journalSink } from "../ex
 import { manifest as collector } from "../extensions/observability-collector/manifest.ts";
 import { createCollectorSupervisor } from "../extensions/observability-collector/mod.ts";
 import * as skillsMod from "../extensions/skills/mod.ts";
+import { manifest as mcpClient } from "../extensions/mcp/manifest.ts";
+import { createMcpClient, MCP_CONFIG_SETTING } from "../extensions/mcp/mod.ts";
 import { manifest as compaction } from "../extensions/compaction/manifest.ts";
 import * as compactionMod from "../extensions/compaction/mod.ts";
 
@@ -188,6 +190,13 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
     { manifest: cacheWarming, ...createCacheWarming(warmingOptionsFromEnv(config.secrets)) },
     { manifest: systemPrompt, activate: systemPromptMod.activate },
     { manifest: skills, activate: skillsMod.activate },
+    {
+      manifest: mcpClient,
+      ...createMcpClient({
+        configPath: config.secrets[MCP_CONFIG_SETTING] || undefined,
+        unconfined: on(config, "DISPATCH_UNCONFINED_SHELL"),
+      }),
+    },
     { manifest: compaction, activate: compactionMod.activate },
     ...(extras.journal ? [{ manifest: journalSink, ...createJournalSpans(extras.journal) }] : []),
     ...(extras.collector

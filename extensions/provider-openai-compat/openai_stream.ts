@@ -58,14 +58,8 @@ export function createOpenAICompatProvider(opts: OpenAICompatOptions): Provider 
     ...opts.headers,
   };
 
-  /** One attempt. `failed.waitMs` is set from an error response's Retry-After. */
-  async function* attempt(
-    body: string,
-    at: Where,
-    signal: AbortSignal,
-    watchdog: StallWatchdog,
-    failed: { waitMs?: number },
-  ): AsyncGenerator<ModelStreamPart> {
+  /** Sends one attempt's request: the body of a 2xx answer, or the ProviderError of any other. */
+  async function open(body: string, at: Where, signal: AbortSignal, watchdog: StallWatchdog, failed: Failed) {
     watchdog.kick();
     const response = await doFetch(url, {
       method: "POST",
@@ -74,76 +68,13 @@ export function createOpenAICompatProvider(opts: OpenAICompatOptions): Provider 
       signal: AbortSignal.any([signal, watchdog.signal]),
     });
     watchdog.kick();
-    if (!response.ok || !response.body) {
-      const text = await response.text().catch(() => "");
-      const responseHeaders = Object.fromEntries(response.headers);
-      failed.waitMs = retryAfterMs(responseHeaders);
-      throw httpError(at, response.status, providerMessage(text) ?? response.statusText, {
-        retryAfter: responseHeaders["retry-after"] ?? null,
-      });
-    }
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    const call = new CallState();
-    const events: string[] = [];
-    let buffer = "";
-    let data: string | undefined; // the data lines of the event being read
-    try {
-      for (;;) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          if (signal.aborted || watchdog.stalled) throw error;
-          throw brokenError(at, networkReason(error) ?? "connection lost");
-        }
-        watchdog.kick();
-        if (chunk.done) {
-          buffer += decoder.decode();
-          if (buffer) buffer += "\n";
-        } else buffer += decoder.decode(chunk.value, { stream: true });
-        // Split what arrived into lines; an empty line ends an event (SSE).
-        let start = 0;
-        for (let nl = buffer.indexOf("\n"); nl !== -1; nl = buffer.indexOf("\n", start)) {
-          const end = nl > start && buffer.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-          const line = buffer.slice(start, end);
-          start = nl + 1;
-          if (line.length === 0) {
-            if (data !== undefined) events.push(data);
-            data = undefined;
-          } else if (line.startsWith("data:")) {
-            const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
-            data = data === undefined ? value : `${data}\n${value}`;
-          } // comments (":") and other fields (event:, id:, retry:) carry nothing here
-        }
-        buffer = start === 0 ? buffer : buffer.slice(start);
-        if (chunk.done && data !== undefined) events.push(data);
-        for (const event of events) {
-          if (event === "[DONE]") {
-            call.done = true;
-            break;
-          }
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(event);
-          } catch {
-            throw invalidError(at, `an event is not JSON: ${short(event, 120)}`);
-          }
-          call.read(parsed, at);
-          for (const part of call.parts) yield part;
-          call.parts.length = 0;
-        }
-        events.length = 0;
-        if (call.done || chunk.done) break;
-      }
-    } finally {
-      reader.cancel().catch(() => {});
-    }
-    if (call.finishReason === undefined) {
-      if (!call.done) throw brokenError(at, "it ended before the response was complete");
-      throw invalidError(at, "the response ended without a finish reason");
-    }
-    yield* call.finish();
+    if (response.ok && response.body) return new ChatStream(response.body, at, watchdog, signal);
+    const text = await response.text().catch(() => "");
+    const responseHeaders = Object.fromEntries(response.headers);
+    failed.waitMs = retryAfterMs(responseHeaders);
+    throw httpError(at, response.status, providerMessage(text) ?? response.statusText, {
+      retryAfter: responseHeaders["retry-after"] ?? null,
+    });
   }
 
   return {
@@ -155,13 +86,18 @@ export function createOpenAICompatProvider(opts: OpenAICompatOptions): Provider 
       for (let retry = 0;; retry++) {
         if (signal.aborted) return;
         const watchdog = new StallWatchdog(policy.stallTimeoutMs);
-        const failed: { waitMs?: number } = {};
+        const failed: Failed = {};
         let shown = false;
         let failure: ProviderError;
+        let call: ChatStream | undefined;
         try {
-          for await (const part of attempt(body, at, signal, watchdog, failed)) {
-            shown = true;
-            yield part;
+          call = await open(body, at, signal, watchdog, failed);
+          // One await per network read, not per part: a read's parts are yielded from an array.
+          for (let parts = await call.read(); parts; parts = await call.read()) {
+            for (const part of parts) {
+              shown = true;
+              yield part;
+            }
           }
           return;
         } catch (error) {
@@ -169,6 +105,7 @@ export function createOpenAICompatProvider(opts: OpenAICompatOptions): Provider 
           failure = watchdog.stalled ? stallError(at, policy.stallTimeoutMs) : toProviderError(error, at);
         } finally {
           watchdog.stop();
+          call?.close();
         }
         // Output already reached the turn: a second call would answer anew and contradict it (see README).
         if (shown) {
@@ -231,6 +168,110 @@ function invalidError(where: Where, why: string): ProviderError {
     redact(`${where.id}: the provider sent a response that could not be understood: ${why}`, where),
     "invalid_response",
   );
+}
+
+/** Where an error response's Retry-After goes. */
+interface Failed {
+  waitMs?: number;
+}
+
+/**
+ * One response body read as SSE: `read()` waits for the next network read and returns the parts it carried
+ * (possibly none), then the closing parts (tool calls, usage, finish), then undefined. Lines are split on
+ * `\n` (a `\r` before it dropped), `data:` lines gathered until the empty line that ends their event.
+ */
+class ChatStream {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #decoder = new TextDecoder();
+  readonly #state = new CallState();
+  #buffer = "";
+  #data: string | undefined; // the data lines of the event being read
+  #ended = false;
+  #pending: unknown; // an error met after parts of the same read: thrown once those are yielded
+
+  constructor(
+    body: ReadableStream<Uint8Array>,
+    readonly at: Where,
+    readonly watchdog: StallWatchdog,
+    readonly signal: AbortSignal,
+  ) {
+    this.#reader = body.getReader();
+  }
+
+  async read(): Promise<ModelStreamPart[] | undefined> {
+    const state = this.#state;
+    if (this.#pending !== undefined) throw this.#pending;
+    if (this.#ended) return undefined;
+    if (state.done) {
+      this.#ended = true;
+      this.close();
+      return state.finish(this.at);
+    }
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await this.#reader.read();
+    } catch (error) {
+      if (this.signal.aborted || this.watchdog.stalled) throw error;
+      throw brokenError(this.at, networkReason(error) ?? "connection lost");
+    }
+    this.watchdog.kick();
+    let buffer = this.#buffer;
+    if (chunk.done) buffer += this.#decoder.decode() + "\n";
+    else buffer += this.#decoder.decode(chunk.value, { stream: true });
+    state.parts = [];
+    try {
+      this.#lines(buffer, chunk.done);
+    } catch (error) {
+      if (state.parts.length === 0) throw error;
+      this.#pending = error;
+    }
+    return state.parts;
+  }
+
+  #lines(buffer: string, last: boolean | undefined): void {
+    const state = this.#state;
+    let start = 0;
+    for (let nl = buffer.indexOf("\n"); nl !== -1 && !state.done; nl = buffer.indexOf("\n", start)) {
+      const end = nl > start && buffer.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      const line = buffer.slice(start, end);
+      start = nl + 1;
+      if (line.length === 0) {
+        if (this.#data !== undefined) this.#event(this.#data);
+        this.#data = undefined;
+      } else if (line.startsWith("data:")) {
+        const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
+        this.#data = this.#data === undefined ? value : `${this.#data}\n${value}`;
+      } // comments (":") and other fields (event:, id:, retry:) carry nothing here
+    }
+    this.#buffer = start === 0 ? buffer : buffer.slice(start);
+    if (last && !state.done) {
+      if (this.#data !== undefined) this.#event(this.#data);
+      this.#data = undefined;
+      if (!state.done && state.finishReason === undefined) {
+        throw brokenError(this.at, "it ended before the response was complete");
+      }
+      state.done = true;
+    }
+  }
+
+  /** Stops reading (the connection is given back or closed). */
+  close(): void {
+    this.#reader.cancel().catch(() => {});
+  }
+
+  #event(data: string): void {
+    if (data === "[DONE]") {
+      this.#state.done = true;
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      throw invalidError(this.at, `an event is not JSON: ${short(data, 120)}`);
+    }
+    this.#state.read(parsed, this.at);
+  }
 }
 
 // ---------------------------------------------------------------- the request
@@ -320,7 +361,7 @@ interface PendingToolCall {
 
 /** What one call's chunks said so far; `read` turns a chunk into parts (in `parts`), `finish` ends the call. */
 class CallState {
-  readonly parts: ModelStreamPart[] = [];
+  parts: ModelStreamPart[] = [];
   readonly toolCalls: PendingToolCall[] = []; // by the model's index
   usage: Usage | undefined;
   finishReason: string | undefined;
@@ -371,18 +412,21 @@ class CallState {
   }
 
   /** The tool calls (in index order), the usage when the provider reported it, the finish reason. */
-  *finish(): Generator<ModelStreamPart> {
+  finish(at: Where): ModelStreamPart[] {
+    if (this.finishReason === undefined) throw invalidError(at, "the response ended without a finish reason");
+    const parts: ModelStreamPart[] = [];
     for (const call of this.toolCalls) {
       if (!call) continue;
-      yield {
+      parts.push({
         type: "tool-call",
         toolCallId: call.id || `call_${crypto.randomUUID().slice(0, 8)}`,
         toolName: call.name,
         input: parseArguments(call.args),
-      };
+      });
     }
-    if (this.usage) yield { type: "usage", usage: this.usage };
-    yield { type: "finish", reason: finishReason(this.finishReason) };
+    if (this.usage) parts.push({ type: "usage", usage: this.usage });
+    parts.push({ type: "finish", reason: finishReason(this.finishReason) });
+    return parts;
   }
 }
 

@@ -11,6 +11,7 @@ import {
 import { type ModelCatalog, UnknownModelError } from "../credential-store/api.ts";
 import type { Orchestrator } from "../session-orchestrator/api.ts";
 import type { HttpServer } from "./api.ts";
+import type { McpServerInfo } from "../mcp/api.ts";
 import { noComputer } from "./workspace_routes.ts";
 import { ndjson } from "./event_routes.ts";
 
@@ -22,6 +23,8 @@ export interface RouteDeps {
   events: Events;
   /** Checks a directory a client names (cwd, a workspace's default cwd); throws DispatchError `bad_cwd`. */
   checkDir: (path: string) => Promise<string>;
+  /** The MCP servers' state (mcp-client's service, looked up per request; none without it). */
+  mcpServers: () => McpServerInfo[];
 }
 
 export const view = (c: Conversation) => ({
@@ -37,7 +40,7 @@ export const view = (c: Conversation) => ({
 });
 
 export function mountConversationRoutes(
-  { server, store, orchestrator, catalog, checkDir }: RouteDeps,
+  { server, store, orchestrator, catalog, checkDir, mcpServers }: RouteDeps,
 ): void {
   const known = (id: string) => {
     const c = store.get(id);
@@ -213,7 +216,11 @@ export function mountConversationRoutes(
     servers: [],
   });
   server.route(webClientRoutes.lspStatus, noServers);
-  server.route(webClientRoutes.mcpStatus, noServers);
+  server.route(webClientRoutes.mcpStatus, ({ params }) => ({
+    conversationId: params.id,
+    cwd: known(params.id).cwd,
+    servers: mcpServers(),
+  }));
 }
 
 /** The per-conversation setting the compact-percent routes keep (read by a compaction extension). */

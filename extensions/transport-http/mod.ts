@@ -6,6 +6,7 @@ import { ConversationStoreKey } from "../conversation-store/api.ts";
 import { ModelCatalogKey } from "../credential-store/api.ts";
 import { OrchestratorKey } from "../session-orchestrator/api.ts";
 import { HttpServerKey } from "./api.ts";
+import { McpStatusKey } from "../mcp/api.ts";
 import { mountConversationRoutes } from "./conversation_routes.ts";
 import { mountEventRoutes } from "./event_routes.ts";
 import { createServer } from "./server.ts";
@@ -39,6 +40,7 @@ export function createTransportHttp(options: HttpOptions): ExtensionModule {
         catalog: ctx.services.require(ModelCatalogKey),
         events: ctx.events,
         checkDir: directoryChecker(ctx.config),
+        mcpServers: () => ctx.services.get(McpStatusKey)?.servers() ?? [],
       };
       mountConversationRoutes(deps);
       mountEventRoutes(deps);

@@ -217,6 +217,21 @@ export const ServerStatusSchema = z.object({
   cwd: z.string().nullable(),
   servers: z.array(z.never()),
 });
+/** One MCP server (the mcp-client extension's): the reference's McpServerInfo. */
+export const McpServerInfoSchema = z.object({
+  id: z.string(),
+  state: z.enum(["connected", "connecting", "disconnected", "error"]),
+  error: z.string().optional(),
+  toolCount: z.number().int(),
+  /** Where it was configured (the DISPATCH_MCP_CONFIG file). */
+  configSource: z.string().optional(),
+});
+/** The daemon's MCP servers (configured by the operator, so the same for every conversation). */
+export const McpStatusSchema = z.object({
+  conversationId: z.string(),
+  cwd: z.string().nullable(),
+  servers: z.array(McpServerInfoSchema),
+});
 
 // ---------------------------------------------------------------- compaction (the compaction extension)
 
@@ -585,9 +600,9 @@ export const webClientRoutes = {
   mcpStatus: route({
     method: "GET",
     path: "/conversations/:id/mcp",
-    summary: "MCP servers attached to the conversation's cwd: none",
+    summary: "The MCP servers (mcp-client) and their state",
     params: IdParams,
-    response: ServerStatusSchema,
+    response: McpStatusSchema,
     errors: notFound,
   }),
 };
