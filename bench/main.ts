@@ -91,7 +91,7 @@ const daemon = await startDaemon({
   env: {
     DISPATCH_API_KEY: "sk-bench",
     DISPATCH_BASE_URL: fake.baseUrl,
-    DISPATCH_MODEL: "m",
+    DISPATCH_MODEL: "fake-model",
     DISPATCH_LOG_LEVEL: "warn",
   },
 });

@@ -40,8 +40,12 @@ export function describeZodError(error: z.ZodError, whole = "input", max = Infin
 }
 
 export interface Tools {
-  // deno-lint-ignore no-explicit-any
-  register(tool: Tool<any> | ToolHandle): () => void;
+  /**
+   * A zod-typed tool (its input's type is the schema's, so `execute`'s argument is checked) or a ready handle;
+   * returns the unregistration.
+   */
+  register<I>(tool: Tool<I>): () => void;
+  register(tool: ToolHandle): () => void;
   list(): ToolHandle[];
 }
 
