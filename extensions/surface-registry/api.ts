@@ -83,8 +83,8 @@ export interface SurfaceRegistry {
   attach(surfaceId: string, handler: SurfaceHandler): () => void;
 }
 
-/** For contributors: each caller sees its own surfaces (see above). */
-export const SurfaceRegistryKey = defineKey<SurfaceRegistry>("surface-registry");
+/** For contributors: each caller sees its own surfaces (see above). Defined where sandboxes may import it. */
+export { SurfaceRegistryKey } from "../../src/sdk/keys.ts";
 
 /** For transports, acting for the user: every surface's spec and actions. Never expose it to a sandbox. */
 export const SurfaceClientsKey = defineKey<SurfaceRegistry>("surface-registry.clients");

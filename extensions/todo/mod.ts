@@ -1,19 +1,19 @@
 // todo: the `todo_write` tool (the model rewrites its whole task list each call) and the per-conversation `todo`
 // surface (custom renderer `todo`, payload `{todos}`).
 //
-// Written to run sandboxed: it imports only the kernel, zod and (type-only) the registry's and the contract's
-// types, reaches the surface registry through its service (every call awaited: across the bridge each is a
-// message), and needs no permission. The lists live in the surface registry, in memory; after a restart the
+// Written to run sandboxed: it imports only the kernel, zod, the kit's service keys and (type-only) the
+// contract's types, reaches the surface registry through its service (every call awaited: across the bridge
+// each is a message), and needs no permission. The lists live in the surface registry, in memory; after a restart the
 // model's next todo_write brings them back.
 import { z } from "zod";
-import { defineKey, type ExtensionContext, type Tool } from "../../src/kernel/mod.ts";
-import type { SurfaceRegistry } from "../surface-registry/api.ts";
+import type { ExtensionContext, Tool } from "../../src/kernel/mod.ts";
+// From the kit, not from surface-registry: the sandbox preloads the kit, and may read nothing else outside todo/.
+import { SurfaceRegistryKey } from "../../src/sdk/keys.ts";
 import type { SurfaceField, TodoItem } from "../../src/contract/ui.ts";
 
 export { manifest } from "./manifest.ts";
 
-/** surface-registry's key, by id: a sandboxed extension cannot load modules outside its folder at runtime. */
-export const SurfaceRegistryKey = defineKey<SurfaceRegistry>("surface-registry");
+export { SurfaceRegistryKey };
 
 export const SURFACE_ID = "todo";
 export const RENDERER_ID = "todo";

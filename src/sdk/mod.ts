@@ -9,3 +9,4 @@ export * from "./fs.ts";
 export * from "./glob.ts";
 export * from "./walk.ts";
 export * from "./service.ts";
+export * from "./keys.ts";
