@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { readNdjson, startDaemonWithFake } from "./daemon.ts";
+import { readNdjson, runCliProcess, startDaemonWithFake } from "./daemon.ts";
 import { text, toolCall } from "./fake_provider.ts";
 import { type Frame, WsClient, wsUrl } from "./ws_client.ts";
 import { beyondGrant, discoverFolders } from "../src/extensions_external.ts";
@@ -72,6 +72,12 @@ Deno.test("external extensions: granted ones run sandboxed, the rest are disable
     );
     for (const id of Object.keys(BROKEN)) assertMatch(fields.get(id)!, /^failed: /);
     assertEquals((await daemon.fetch("/health")).status, 200);
+
+    // `dispatch extensions` lists the same, from the running daemon.
+    const cli = await runCliProcess(["extensions", "--server", daemon.url]);
+    assertEquals(cli.code, 0, cli.stderr);
+    assertMatch(cli.stdout, /^greeter {2}active · sandboxed/m);
+    assertMatch(cli.stdout, /^net-asker {2}failed: .*asks for more than granted/m);
   } finally {
     ws?.close();
     await daemon.stop();
@@ -94,4 +100,54 @@ Deno.test("DISPATCH_EXTENSIONS_DIR: a folder with a manifest is one extension, a
   const all = await discoverFolders(`${FIXTURES}:${join(FIXTURES, "greeter")}`);
   assertEquals(all.length, Object.keys(BROKEN).length + 2);
   assertEquals(await discoverFolders(""), []);
+});
+
+Deno.test("dispatch extensions check DIR: the example passes; a refused grant, a bad ABI, a type error fail", async () => {
+  const examples = fileURLToPath(new URL("../examples/hello", import.meta.url));
+  const ok = await runCliProcess(["extensions", "check", examples]);
+  assertEquals(ok.code, 0, ok.stderr);
+  assertMatch(ok.stdout, /^hello 0\.1\.0 \(abi 1\)/);
+  assertMatch(ok.stdout, /ok: hello can be installed/);
+
+  const grants = await Deno.makeTempFile({ suffix: ".json" });
+  const typo = await Deno.makeTempDir({ prefix: "dispatch-ext-" });
+  try {
+    await Deno.writeTextFile(grants, JSON.stringify({ extensions: {} }));
+    const refused = await runCliProcess([
+      "extensions",
+      "check",
+      join(FIXTURES, "net-asker"),
+      "--config",
+      grants,
+    ]);
+    assertEquals(refused.code, 1);
+    assertMatch(refused.stderr, /net-asker: asks for more than .* grants: net: example\.com:443/);
+
+    const abi = await runCliProcess(["extensions", "check", join(FIXTURES, "bad-abi")]);
+    assertEquals(abi.code, 1);
+    assertMatch(abi.stderr, /written for ABI 99/);
+
+    // The README's old mistake: an untyped execute argument and a string where a Promise is due.
+    await Deno.copyFile(join(FIXTURES, "greeter", "manifest.ts"), join(typo, "manifest.ts"));
+    await Deno.writeTextFile(
+      join(typo, "mod.ts"),
+      [
+        'import type { ExtensionContext } from "@dispatch/kernel";',
+        "export function activate(ctx: ExtensionContext) {",
+        '  ctx.tools.register({ name: "x", description: "x", inputSchema: undefined as never,',
+        "    execute: ({ name }) => `hi ${name}` });",
+        "}",
+      ].join("\n"),
+    );
+    const typed = await runCliProcess(["extensions", "check", typo]);
+    assertEquals(typed.code, 1);
+    assertMatch(typed.stderr, /mod\.ts does not type-check/);
+
+    const missing = await runCliProcess(["extensions", "check", join(typo, "nope")]);
+    assertEquals(missing.code, 1);
+    assertEquals(missing.stderr.trim().split("\n").length, 1, missing.stderr);
+  } finally {
+    await Deno.remove(grants);
+    await Deno.remove(typo, { recursive: true });
+  }
 });

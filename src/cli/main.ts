@@ -8,6 +8,7 @@ import { USAGE } from "./usage.ts";
 import { loadEnv } from "../dotenv.ts";
 import { runSetupCommand } from "./setup.ts";
 import { runTraceCommand } from "./trace.ts";
+import { runExtensionsCommand } from "./extensions.ts";
 
 export interface CliIO {
   out(text: string): void;
@@ -60,6 +61,8 @@ export async function runCli(args: string[], io: CliIO): Promise<number> {
   if (local !== undefined) return local;
   const traced = runTraceCommand(args, io); // reads the trace store: no daemon involved
   if (traced !== undefined) return traced;
+  const extensions = await runExtensionsCommand(args, io);
+  if (extensions !== undefined) return extensions;
   try {
     let parsed;
     try {
