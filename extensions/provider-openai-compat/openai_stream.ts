@@ -181,7 +181,9 @@ interface Failed {
  * `\n` (a `\r` before it dropped), `data:` lines gathered until the empty line that ends their event.
  */
 class ChatStream {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array>;
+  /** The BYOB reader's buffer, handed back and forth: a default reader allocates 64 KiB per read. */
+  #buffer16k: Uint8Array | undefined;
   readonly #decoder = new TextDecoder();
   readonly #state = new CallState();
   #buffer = "";
@@ -195,7 +197,19 @@ class ChatStream {
     readonly watchdog: StallWatchdog,
     readonly signal: AbortSignal,
   ) {
-    this.#reader = body.getReader();
+    try {
+      this.#reader = body.getReader({ mode: "byob" });
+      this.#buffer16k = new Uint8Array(16 * 1024);
+    } catch { // not a byte stream (a custom fetch's body)
+      this.#reader = body.getReader();
+    }
+  }
+
+  async #next(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    if (!this.#buffer16k) return await (this.#reader as ReadableStreamDefaultReader<Uint8Array>).read();
+    const result = await (this.#reader as ReadableStreamBYOBReader).read(this.#buffer16k);
+    if (result.value) this.#buffer16k = new Uint8Array(result.value.buffer);
+    return result as ReadableStreamReadResult<Uint8Array>;
   }
 
   async read(): Promise<ModelStreamPart[] | undefined> {
@@ -209,7 +223,7 @@ class ChatStream {
     }
     let chunk: ReadableStreamReadResult<Uint8Array>;
     try {
-      chunk = await this.#reader.read();
+      chunk = await this.#next();
     } catch (error) {
       if (this.signal.aborted || this.watchdog.stalled) throw error;
       throw brokenError(this.at, networkReason(error) ?? "connection lost");

@@ -35,8 +35,13 @@ function serveRaw(pieces: (string | Uint8Array)[][]) {
 const chunk = (delta: Record<string, unknown>, finish: string | null = null, extra = {}) =>
   JSON.stringify({ choices: [{ index: 0, delta, finish_reason: finish }], ...extra });
 
-async function ask(baseUrl: string, retry = { maxRetries: 0 }): Promise<ModelStreamPart[]> {
+async function ask(
+  baseUrl: string,
+  retry = { maxRetries: 0 },
+  fetch?: typeof globalThis.fetch,
+): Promise<ModelStreamPart[]> {
   const provider = createOpenAICompatProvider({
+    fetch,
     id: "t",
     baseUrl,
     apiKey: "",
@@ -196,4 +201,16 @@ Deno.test("openai-stream: the request body; usage with cache reads and writes", 
     }),
     { inputTokens: 100, outputTokens: 7, cacheReadTokens: 60, cacheWriteTokens: 40 },
   );
+});
+
+Deno.test("openai-stream: a custom fetch whose body is not a byte stream is read as well", async () => {
+  await using server = serveRaw([[
+    `data: ${chunk({ content: "a" })}\n\n`,
+    `data: ${chunk({ content: "b" }, "stop")}\n\n`,
+  ]]);
+  const plain: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    return new Response(response.body!.pipeThrough(new TransformStream()), { headers: response.headers });
+  };
+  assertEquals(text(await ask(server.baseUrl, { maxRetries: 0 }, plain)), "ab");
 });
