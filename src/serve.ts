@@ -6,7 +6,6 @@ import { extensionEntries } from "./extensions.ts";
 import { externalEntries } from "./extensions_external.ts";
 import { HttpServerKey } from "../extensions/transport-http/api.ts";
 import { OrchestratorKey } from "../extensions/session-orchestrator/api.ts";
-import { ConversationStoreKey } from "../extensions/conversation-store/api.ts";
 import { Journal, journalSettings, journalSink, teeSink } from "../extensions/journal-sink/mod.ts";
 
 export async function serve(): Promise<void> {
@@ -99,26 +98,17 @@ async function shutDown(host: ExtensionHost, graceMs: number, signal: string, ag
     Deno.exit(1);
   }, graceMs + HARD_STOP_MS);
   const orchestrator = host.services.get(OrchestratorKey);
-  const store = host.services.get(ConversationStoreKey);
-  const running = store?.list({ status: ["active"] }).map((c) => c.id)
-    .filter((id) => orchestrator?.running(id)) ?? [];
-  log.info("shutting down", { signal, graceMs, runningTurns: running.length });
-  if (orchestrator && running.length > 0) {
-    let graceTimer: ReturnType<typeof setTimeout> | undefined;
-    const ended = await Promise.race([
-      Promise.all(running.map((id) => orchestrator.idle(id))).then(() => "finished"),
-      new Promise<string>((resolve) => graceTimer = setTimeout(() => resolve("grace period over"), graceMs)),
-      again.then((name) => `second ${name}`),
-    ]);
-    clearTimeout(graceTimer);
-    const left = running.filter((id) => orchestrator.running(id));
-    log.info(ended === "finished" ? "running turns finished" : "aborting running turns", {
-      why: ended,
-      aborted: left.length,
+  log.info("shutting down", { signal, graceMs });
+  if (orchestrator) {
+    // Turns end first, while their tools still run, so each is stored as interrupted rather than failing its
+    // tools; new turns get 503 shutting_down meanwhile.
+    const drained = await orchestrator.drain(graceMs, again);
+    log.info(drained.interrupted > 0 ? "running turns interrupted" : "running turns finished", {
+      why: { finished: "finished", grace: "grace period over", "cut-short": "second signal" }[drained.ended],
+      running: drained.running,
+      interrupted: drained.interrupted,
     });
   }
-  // Turns end first, while their tools still run, so each is stored as aborted rather than failing its tools.
-  await orchestrator?.stopAll();
   await host.shutdown();
   clearTimeout(hardStop);
   log.info("stopped", { signal });

@@ -303,7 +303,11 @@ Deno.test("HTTP API: every route, good and bad requests", async (t) => {
 
       // A chat naming a new workspace creates it; deleting the workspace aborts and closes its conversations.
       fake.script([text("busy"), stall()]);
+      const seen = fake.requests.length;
       const inWs = await chat(daemon, { message: "in a workspace", workspaceId: "proj-b" });
+      // Stopped only once the provider has its request: a turn stopped before its call leaves this script
+      // queued, and a later step's turn would get it and stall (this hung the suite under load).
+      await fake.waitForRequests(seen + 1, 5000);
       const before = await req("GET", "/workspaces/proj-b");
       assertEquals(before.body.conversationCount, 1);
       const deleted = await req("DELETE", "/workspaces/proj-b");

@@ -5,7 +5,7 @@
 import type { AgentEvent, Chunk, ChunkRole } from "../../src/contract/events.ts";
 import type { Usage } from "../../src/kernel/mod.ts";
 import type { TurnStatus } from "./api.ts";
-import { turnStatusForDone } from "./reconcile.ts";
+import { INTERRUPTED_CODE, turnStatusForDone } from "./reconcile.ts";
 
 export type FoldOp =
   | { op: "chunk"; role: ChunkRole; chunk: Chunk }
@@ -21,6 +21,8 @@ const NONE: readonly FoldOp[] = Object.freeze([]);
 export class TurnFold {
   open: { kind: "text" | "thinking"; text: string } | null = null;
   doneStatus: Exclude<TurnStatus, "running"> | undefined;
+  /** An `error` with code `interrupted` came (a shutdown cut the turn short): its `done` means interrupted. */
+  #interrupted = false;
 
   /** The ops one event makes. Deltas and tool output make none (text accumulates in `open`). */
   apply(event: AgentEvent): readonly FoldOp[] {
@@ -79,6 +81,7 @@ export class TurnFold {
         });
         break;
       case "error":
+        if (event.code === INTERRUPTED_CODE) this.#interrupted = true;
         ops.push({
           op: "chunk",
           role: "assistant",
@@ -99,7 +102,7 @@ export class TurnFold {
         });
         break;
       case "done":
-        this.doneStatus = turnStatusForDone(event.reason);
+        this.doneStatus = this.#interrupted ? "interrupted" : turnStatusForDone(event.reason);
         ops.push({
           op: "turn-done",
           usage: event.usage,

@@ -417,15 +417,18 @@ export class SqliteConversationStore implements ConversationStore {
   abandonTurn(conversationId: string, turnId: string, reason: { message: string; code: string }): void {
     const why: RepairReason = { ...reason, status: "error" };
     try {
-      this.#write(() => {
+      const stored = this.#write(() => {
         const turn = this.#runningTurnState(conversationId, turnId);
-        if (!turn) return;
+        if (!turn) return [];
         const repair = repairTurn(turn, why);
-        this.#store(repair.events.map((event) => this.#enqueueNow(event, repair.endedAt)));
+        const stored = this.#store(repair.events.map((event) => this.#enqueueNow(event, repair.endedAt)));
         this.#db.prepare(SQL.endTurn).run(repair.status, repair.endedAt, conversationId, turnId);
         this.#db.prepare(SQL.idleIfNothingRuns).run(conversationId);
         this.#states.get(conversationId)?.turns.delete(turnId);
+        return stored;
       }, conversationId);
+      // Followers of the turn get its closing events like any others (else one following live waits forever).
+      this.#feed.publish(stored);
     } catch (error) {
       // At least show the conversation idle (an update in place, which a full database usually still takes);
       // the turn stays running in the database, for the next attempt or the next start's reconcile.

@@ -789,3 +789,41 @@ Deno.test("throughput sanity: 10k deltas into one turn, each its own transaction
   assertEquals(store.latestEventSeq("c"), 10_002);
   console.log(`10k deltas appended in ${ms.toFixed(0)} ms (${(ms / 10).toFixed(1)} µs each)`);
 });
+
+Deno.test("abandonTurn: a live follower of the turn gets its closing events and ends (no lost wake-up)", async () => {
+  await using f = await fixture();
+  const { store } = f;
+  store.create({ id: "c" });
+  const t = turnOf(store, "c", "t1");
+  const base = t.begin();
+  t.user("hi");
+  t.text("half");
+  const cursor = store.follow("c", base, {
+    until: (e) => e.event.type === "turn-sealed" && e.event.turnId === "t1",
+  });
+  assertEquals((await cursor.next())?.map((e) => e.event.type), ["user-message", "text-delta"]);
+  const rest = cursor.next();
+  assert(cursor.live, "caught up: waiting on the live tail");
+  store.abandonTurn("c", "t1", { message: "the disk is full", code: "storage_full" });
+  const seen: string[] = [];
+  for (let batch = await rest; batch; batch = await cursor.next()) {
+    seen.push(...batch.map((e) => e.event.type));
+  }
+  assertEquals(seen, ["error", "done", "turn-sealed"]);
+  assertEquals(store.turns("c")[0].status, "error");
+});
+
+Deno.test("fold: an `error` with code interrupted before `done` records the turn as interrupted", async () => {
+  await using f = await fixture();
+  const { store } = f;
+  store.create({ id: "c" });
+  const t = turnOf(store, "c", "t1");
+  t.begin();
+  t.user("hi");
+  t.text("partial");
+  t.error("the daemon shut down", INTERRUPTED_CODE);
+  store.appendEvent({ ...t.ids, type: "done", reason: "aborted" } as AgentEvent);
+  t.seal();
+  assertEquals(store.turns("c")[0].status, "interrupted");
+  assertEquals(store.get("c")!.status, "idle");
+});

@@ -107,6 +107,11 @@ export class QueueService implements MessageQueue {
           ...(turn ? { turn } : {}),
         };
       } catch (error) {
+        // The daemon is shutting down: the message waits in the queue for the next start.
+        if (error instanceof DispatchError && error.code === "shutting_down") {
+          this.#changed(conversationId);
+          return { conversationId, startedTurn: false, queue: this.list(conversationId) };
+        }
         // Refused (no model, bad cwd...): the caller hears why, and the message does not linger.
         this.deps.db.prepare(SQL.remove).run(conversationId, id);
         this.#changed(conversationId);

@@ -79,10 +79,26 @@ export interface Orchestrator {
   /** Aborts every running turn and resolves once each is sealed (graceful shutdown). */
   stopAll(): Promise<void>;
   /**
+   * Graceful shutdown: from now on `submit` throws DispatchError("unavailable", "shutting_down") (503 over HTTP).
+   * Waits until no turn runs, `graceMs` passes or `cutShort` settles; then aborts the turns still running,
+   * each stored as `interrupted` (an `error` with code `interrupted` before its `done`), and resolves once
+   * every one is sealed. Queued messages and other per-conversation state are left as they are.
+   */
+  drain(graceMs: number, cutShort?: Promise<unknown>): Promise<DrainResult>;
+  /**
    * The next turn's request prefix, built by the same code as `submit` (no turn starts, nothing is stored).
    * Throws DispatchError: unknown conversation (not_found), unknown model or bad cwd (invalid).
    */
   prefix(conversationId: string, options?: PrefixOptions): Promise<RequestPrefix>;
+}
+
+export interface DrainResult {
+  /** Why the wait ended: every turn finished, the grace period passed, or `cutShort` settled. */
+  ended: "finished" | "grace" | "cut-short";
+  /** Turns running when the drain began. */
+  running: number;
+  /** Turns aborted and stored as interrupted. */
+  interrupted: number;
 }
 
 export const OrchestratorKey = defineKey<Orchestrator>("session-orchestrator");

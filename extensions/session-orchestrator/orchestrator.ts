@@ -3,6 +3,7 @@
 import type { AgentEvent } from "../../src/contract/events.ts";
 import {
   conflict,
+  DispatchError,
   type Events,
   type Hooks,
   invalid,
@@ -22,10 +23,12 @@ import type {
 } from "../conversation-store/api.ts";
 import { type ModelCatalog, type ResolvedModel, UnknownModelError } from "../credential-store/api.ts";
 import { chunksToMessages } from "./messages.ts";
+import { INTERRUPTED_CODE, INTERRUPTED_MESSAGE } from "../conversation-store/reconcile.ts";
 import {
   BeforeTurnHook,
   ConversationOpen,
   ConversationStatusChanged,
+  type DrainResult,
   type Orchestrator,
   type PrefixOptions,
   type RequestPrefix,
@@ -52,6 +55,8 @@ class Run implements TurnHandle {
   readonly controller = new AbortController();
   /** Set when the store could not commit the turn's events: the turn stops and is closed by repair. */
   failure: StorageUnavailableError | undefined;
+  /** Aborted by a shutdown (drain): stored as interrupted, not aborted. */
+  interrupted = false;
   settled: Promise<TurnOutcome | undefined>;
   resolveSettled!: (o: TurnOutcome | undefined) => void;
 
@@ -103,6 +108,8 @@ export class SessionOrchestrator implements Orchestrator {
   #messages = new Map<string, ModelMessage[]>();
   #steering = new Set<SteeringSource>();
   #idle = new Map<string, Set<() => void>>();
+  /** Set once `drain` is called: new turns are refused from then on. */
+  #draining = false;
 
   constructor(private readonly deps: OrchestratorDeps) {
     deps.store.onCommit((e) => deps.events.emit(SessionEvent, e));
@@ -135,6 +142,13 @@ export class SessionOrchestrator implements Orchestrator {
         }
         return this.#attach(await known.started);
       }
+    }
+    if (this.#draining) {
+      throw new DispatchError(
+        "unavailable",
+        "shutting_down",
+        "the daemon is shutting down; send again once it is back",
+      );
     }
     this.#checkStorage();
     const conversationId = req.conversationId ?? this.#newId();
@@ -350,6 +364,27 @@ export class SessionOrchestrator implements Orchestrator {
     await Promise.all([...this.#runs.keys()].map((id) => this.stop(id)));
   }
 
+  async drain(graceMs: number, cutShort?: Promise<unknown>): Promise<DrainResult> {
+    this.#draining = true;
+    const running = () => [...this.#runs.values()];
+    const atStart = running().length;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const why = atStart === 0 ? "finished" : await Promise.race([
+      Promise.all(running().map((run) => run.settled)).then(() => "finished" as const),
+      new Promise<"grace">((resolve) => timer = setTimeout(() => resolve("grace"), graceMs)),
+      ...(cutShort ? [cutShort.then(() => "cut-short" as const, () => "cut-short" as const)] : []),
+    ]);
+    clearTimeout(timer);
+    // Turns set up during the wait (submitted just before the drain) are running now too.
+    const left = running();
+    for (const run of left) {
+      run.interrupted = true;
+      run.controller.abort();
+    }
+    await Promise.all(left.map((run) => run.settled));
+    return { ended: why, running: atStart, interrupted: left.length };
+  }
+
   async #drive(
     run: Run,
     call: RequestPrefix,
@@ -358,6 +393,7 @@ export class SessionOrchestrator implements Orchestrator {
     const { store } = this.deps;
     let outcome: TurnOutcome | undefined;
     let turn: ReturnType<typeof runTurn> | undefined;
+    let unsealed = false;
     try {
       turn = runTurn({
         conversationId,
@@ -379,7 +415,17 @@ export class SessionOrchestrator implements Orchestrator {
           outcome = next.value;
           break;
         }
-        if (!run.failure) store.append(next.value);
+        if (run.failure) break;
+        if (run.interrupted && next.value.type === "done") {
+          store.append({
+            type: "error",
+            conversationId,
+            turnId,
+            message: INTERRUPTED_MESSAGE,
+            code: INTERRUPTED_CODE,
+          });
+        }
+        store.append(next.value);
       }
       if (!run.failure) store.append({ type: "turn-sealed", conversationId, turnId });
     } catch (error) {
@@ -387,15 +433,13 @@ export class SessionOrchestrator implements Orchestrator {
       // running tool, then close the turn with the error in its history.
       run.controller.abort();
       this.deps.log.error("turn failed", { conversationId, turnId, error: String(error) });
-      this.#safeAppend(run, {
-        type: "error",
-        conversationId,
-        turnId,
-        message: String(error),
-        code: "internal",
-      });
-      this.#safeAppend(run, { type: "done", conversationId, turnId, reason: "error" });
-      this.#safeAppend(run, { type: "turn-sealed", conversationId, turnId });
+      const closing: AgentEvent[] = [
+        { type: "error", conversationId, turnId, message: String(error), code: "internal" },
+        { type: "done", conversationId, turnId, reason: "error" },
+        { type: "turn-sealed", conversationId, turnId },
+      ];
+      // A turn whose seal cannot be queued is closed by repair below: its followers must not wait forever.
+      unsealed = !closing.every((e) => this.#safeAppend(run, e));
       outcome = undefined;
     } finally {
       if (run.failure) await turn?.return(undefined as never).catch(() => {});
@@ -403,6 +447,9 @@ export class SessionOrchestrator implements Orchestrator {
       if (run.failure) {
         this.#messages.delete(conversationId);
         this.#closeBroken(run, run.failure);
+      } else if (unsealed) {
+        this.#messages.delete(conversationId);
+        this.#abandon(run, { message: "the turn failed and could not be closed normally", code: "internal" });
       } else if (outcome) {
         this.#cacheAfter(conversationId, turnId, call.messages);
       } else {
@@ -428,6 +475,12 @@ export class SessionOrchestrator implements Orchestrator {
       turnId,
       error: failure.message,
     });
+    this.#abandon(run, reason);
+  }
+
+  /** Closes a turn in the store from outside its loop (its followers get the closing events); else at the next submit. */
+  #abandon(run: Run, reason: { message: string; code: string }): void {
+    const { conversationId, turnId } = run;
     try {
       this.deps.store.abandonTurn(conversationId, turnId, reason);
     } catch {
@@ -451,12 +504,14 @@ export class SessionOrchestrator implements Orchestrator {
     };
   }
 
-  #safeAppend(run: Run, event: AgentEvent): void {
-    if (run.failure) return;
+  #safeAppend(run: Run, event: AgentEvent): boolean {
+    if (run.failure) return true;
     try {
       this.deps.store.append(event);
+      return true;
     } catch (error) {
       this.deps.log.error("could not store event", { type: event.type, error: String(error) });
+      return false;
     }
   }
 

@@ -81,6 +81,8 @@ class Client {
   open = true;
   readonly surfaces = new Map<string, SurfaceSub>();
   readonly follows = new Map<string, Follow>();
+  /** Resolves when the socket's close event came (its close frame went out, or the connection is gone). */
+  readonly closed = Promise.withResolvers<void>();
   constructor(readonly id: number, readonly socket: WebSocket) {}
 }
 
@@ -150,15 +152,28 @@ export class Hub {
         this.deps.log.error("frame handling failed", { client: client.id, error: errorMessage(error) })
       );
     };
-    socket.onclose = () => this.#forget(client);
+    socket.onclose = () => {
+      this.#forget(client);
+      client.closed.resolve();
+    };
     socket.onerror = () => {}; // a close event follows
   }
 
-  /** Closes every socket (shutdown). */
-  close(): void {
+  /**
+   * Closes every socket with 1001 going away (shutdown); resolves once each close went through, or after
+   * `waitMs` (a client that stopped reading never answers its close).
+   */
+  async close(waitMs = 1000): Promise<void> {
     clearInterval(this.#heartbeat);
     for (const off of this.#offs) off();
-    for (const client of [...this.#clients]) this.#disconnect(client, 1001, "server shutting down");
+    const clients = [...this.#clients];
+    for (const client of clients) this.#disconnect(client, 1001, "server shutting down");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(clients.map((c) => c.closed.promise)),
+      new Promise((resolve) => timer = setTimeout(resolve, waitMs)),
+    ]);
+    clearTimeout(timer);
   }
 
   // ---------------------------------------------------------------- frames in

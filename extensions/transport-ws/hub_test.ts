@@ -52,7 +52,7 @@ function setup() {
   };
   const close = async () => {
     await Promise.all(clients.map((c) => c.close()));
-    hub.close();
+    await hub.close();
     shutdown.abort();
     await server.finished;
     db.close();

@@ -117,7 +117,8 @@ export function createTransportWs(options: WsOptions): ExtensionModule {
         await listening.promise;
       }
       return async () => {
-        hub.close();
+        // Before the servers stop: the close frames (1001) go out on both ports while connections are up.
+        await hub.close();
         shutdown.abort();
         // A client that stopped reading never finishes its close handshake: do not wait on it for long.
         if (server) await Promise.race([server.finished, new Promise((r) => setTimeout(r, 1000))]);
