@@ -109,7 +109,11 @@ Deno.test("catalog: list aggregates real providers; one refused, one stalled, on
 
     const result = await catalog.list();
     assertEquals(result.models, ["opencode/fast", "opencode/org/slow"]);
-    assertEquals(result.modelInfo, { "opencode/fast": { contextWindow: 64000 }, "opencode/org/slow": {} });
+    // A model its provider gives no figure for gets the default (DISPATCH_CONTEXT_WINDOW, else 128000).
+    assertEquals(result.modelInfo, {
+      "opencode/fast": { contextWindow: 64000 },
+      "opencode/org/slow": { contextWindow: 128_000 },
+    });
     const why = Object.fromEntries(result.unavailable.map((u) => [u.credential, u.error]));
     assertEquals(Object.keys(why).sort(), ["down", "failing", "stalled"]);
     assert(/timed out/.test(why.stalled), why.stalled);

@@ -22,7 +22,7 @@ interface Rig {
 }
 
 async function rig(): Promise<Rig> {
-  const fake = await startFakeProvider();
+  const fake = await startFakeProvider({ models: [{ id: "m" }] });
   const dir = await Deno.makeTempDir({ prefix: "dispatch-orch-" });
   const db = openSqlite(`${dir}/conversations.sqlite`);
   const { store } = openConversationStore(db);
