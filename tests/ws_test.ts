@@ -256,6 +256,104 @@ Deno.test("surfaces and chat over the WebSocket", async (t) => {
     });
 
     await t.step(
+      "focus: subscribe and invoke without a conversationId (as the reference frontend sends them) address the conversation the socket last sent to or subscribed to",
+      async () => {
+        const ws = await WsClient.connect(url);
+        await withClients([ws], async () => {
+          // Before any focus: invoke names no conversation, so it cannot know which one.
+          const refused = await ws.request(
+            { type: "invoke", surfaceId: "cache-warming", actionId: "cache-warming/toggle", payload: true },
+            (f) => f.type === "error",
+          );
+          assertEquals(refused.code, "conversation_required");
+          for (const surfaceId of ["message-queue", "cache-warming", "todo"]) {
+            await ws.request(
+              { type: "subscribe", surfaceId },
+              (f) => f.type === "surface" && f.spec.id === surfaceId,
+            );
+          }
+          // chat.send focuses the socket on its conversation: the surfaces held by focus show it.
+          fake.script([text("focused")]);
+          const mark = ws.frames.length;
+          ws.send({ type: "chat.send", message: "focus here" });
+          const first = await ws.waitFor((f) => f.type === "chat.delta", { from: mark });
+          const cid = first.event.conversationId as string;
+          await ws.waitFor(sealed(cid), { from: mark });
+          for (const surfaceId of ["message-queue", "cache-warming", "todo"]) {
+            await ws.waitFor(
+              (f) => f.type === "surface" && f.spec.id === surfaceId && f.conversationId === cid,
+              {
+                from: mark,
+              },
+            );
+          }
+          const toggled = await ws.request(
+            { type: "invoke", surfaceId: "cache-warming", actionId: "cache-warming/toggle", payload: true },
+            (f) => f.type === "invoke.result",
+          );
+          assertEquals([toggled.conversationId, toggled.result.enabled], [cid, true]);
+          await ws.waitFor((f) =>
+            f.type === "update" && f.update.surfaceId === "cache-warming" &&
+            f.update.conversationId === cid &&
+            f.update.spec.fields.find((x: Frame) => x.kind === "toggle").value === true
+          );
+          await ws.request(
+            { type: "invoke", surfaceId: "cache-warming", actionId: "cache-warming/toggle", payload: false },
+            (f) => f.type === "invoke.result",
+          );
+
+          // chat.subscribe moves the focus: another conversation's queue shows, and invoke acts on it.
+          fake.script([text("other")]);
+          const other = await ws.request(
+            { type: "chat.send", message: "another one" },
+            (f) => f.type === "chat.delta",
+          );
+          const cid2 = other.event.conversationId as string;
+          await ws.waitFor(sealed(cid2));
+          const back = ws.frames.length;
+          ws.send({ type: "chat.subscribe", conversationId: cid });
+          await ws.waitFor(
+            (f) => f.type === "surface" && f.spec.id === "message-queue" && f.conversationId === cid,
+            {
+              from: back,
+            },
+          );
+          const warmed = await ws.request(
+            {
+              type: "invoke",
+              surfaceId: "cache-warming",
+              actionId: "cache-warming/set-interval",
+              payload: 120,
+            },
+            (f) => f.type === "invoke.result",
+          );
+          assertEquals(warmed.conversationId, cid);
+          // unsubscribe without an id drops the focused subscription: no more updates for it.
+          ws.send({ type: "unsubscribe", surfaceId: "cache-warming" });
+          const quiet = ws.frames.length;
+          await ws.request(
+            {
+              type: "invoke",
+              surfaceId: "cache-warming",
+              actionId: "cache-warming/set-interval",
+              payload: 90,
+            },
+            (f) => f.type === "invoke.result",
+          );
+          await ws.request(
+            { type: "subscribe", surfaceId: "loaded-extensions" },
+            (f) => f.type === "surface",
+          );
+          assert(
+            !ws.frames.slice(quiet).some((f) =>
+              f.type === "update" && f.update.surfaceId === "cache-warming"
+            ),
+          );
+        });
+      },
+    );
+
+    await t.step(
       "reconnecting with the last seq replays exactly the missed events, then continues live",
       async () => {
         const cid = "ws-replay-1";

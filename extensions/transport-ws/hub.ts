@@ -81,6 +81,13 @@ class Client {
   open = true;
   readonly surfaces = new Map<string, SurfaceSub>();
   readonly follows = new Map<string, Follow>();
+  /**
+   * The conversation this socket last sent to, queued to or chat-subscribed to: per-conversation surface
+   * messages that name none address it (the reference frontend's `subscribe` and `invoke` carry no id).
+   */
+  focus: string | undefined;
+  /** Per-conversation surfaces subscribed without a conversation id → the key they are held under now. */
+  readonly focusSubs = new Map<string, string>();
   /** Resolves when the socket's close event came (its close frame went out, or the connection is gone). */
   readonly closed = Promise.withResolvers<void>();
   constructor(readonly id: number, readonly socket: WebSocket) {}
@@ -225,8 +232,17 @@ export class Hub {
   #handle(client: Client, msg: ClientMessageOf<ClientMessageType>): Promise<void> | void {
     switch (msg.type) {
       case "subscribe":
+        if (msg.conversationId === undefined && this.#perConversation(msg.surfaceId)) {
+          return this.#subscribeFocused(client, msg.surfaceId);
+        }
         return this.#subscribe(client, msg.surfaceId, msg.conversationId);
       case "unsubscribe":
+        if (msg.conversationId === undefined && this.#perConversation(msg.surfaceId)) {
+          const key = client.focusSubs.get(msg.surfaceId);
+          client.focusSubs.delete(msg.surfaceId);
+          if (key !== undefined) this.#removeSub(client, key);
+          return;
+        }
         return this.#unsubscribe(client, msg.surfaceId, msg.conversationId);
       case "invoke":
         return this.#invoke(client, msg);
@@ -282,6 +298,30 @@ export class Hub {
   }
 
   // ---------------------------------------------------------------- surfaces
+
+  #perConversation(surfaceId: string): boolean {
+    return this.deps.registry.catalog().find((e) => e.id === surfaceId)?.scope === "conversation";
+  }
+
+  /** A per-conversation surface without an id: it shows the focused conversation, and follows the focus. */
+  async #subscribeFocused(client: Client, surfaceId: string): Promise<void> {
+    const before = client.focusSubs.get(surfaceId);
+    const key = this.#keyFor(surfaceId, client.focus);
+    if (before !== undefined && before !== key) this.#removeSub(client, before);
+    client.focusSubs.set(surfaceId, key);
+    await this.#subscribe(client, surfaceId, client.focus);
+  }
+
+  /** The socket's focus moves: surfaces it holds by focus are re-subscribed for the new conversation. */
+  #setFocus(client: Client, conversationId: string): void {
+    if (client.focus === conversationId) return;
+    client.focus = conversationId;
+    for (const surfaceId of [...client.focusSubs.keys()]) {
+      this.#subscribeFocused(client, surfaceId).catch((error) =>
+        this.#reportError(client, error, "subscribe", { surfaceId })
+      );
+    }
+  }
 
   #keyFor(surfaceId: string, conversationId: string | undefined): string {
     const scope = this.deps.registry.catalog().find((e) => e.id === surfaceId)?.scope ?? "global";
@@ -345,17 +385,19 @@ export class Hub {
   }
 
   async #invoke(client: Client, msg: ClientMessageOf<"invoke">): Promise<void> {
+    const conversationId = msg.conversationId ??
+      (this.#perConversation(msg.surfaceId) ? client.focus : undefined);
     const result = await this.deps.registry.invoke({
       surfaceId: msg.surfaceId,
       actionId: msg.actionId,
       ...(msg.payload !== undefined ? { payload: msg.payload } : {}),
-      ...(msg.conversationId ? { conversationId: msg.conversationId } : {}),
+      ...(conversationId ? { conversationId } : {}),
     });
     this.#send(client, {
       type: "invoke.result",
       surfaceId: msg.surfaceId,
       actionId: msg.actionId,
-      ...(msg.conversationId ? { conversationId: msg.conversationId } : {}),
+      ...(conversationId ? { conversationId } : {}),
       ...(msg.requestId ? { requestId: msg.requestId } : {}),
       result: result ?? null,
     });
@@ -373,6 +415,7 @@ export class Hub {
       workspaceId: msg.workspaceId,
       clientRequestId: msg.clientRequestId,
     });
+    this.#setFocus(client, turn.conversationId);
     // The turn's first events may already be stored: follow from just before its first one.
     this.#follow(client, turn.conversationId, {
       since: turn.afterEventSeq,
@@ -385,6 +428,7 @@ export class Hub {
 
   #chatSubscribe(client: Client, msg: ClientMessageOf<"chat.subscribe">): void {
     const { conversationId } = msg;
+    this.#setFocus(client, conversationId);
     let since = msg.sinceEventSeq ?? msg.sinceSeq;
     if (since === undefined) {
       // Late join: the running turn from its start, else only what comes next.
@@ -539,6 +583,7 @@ export class Hub {
   async #chatQueue(client: Client, msg: ClientMessageOf<"chat.queue">): Promise<void> {
     const queue = this.#queue();
     const result = await queue.enqueue(msg.conversationId, (msg.text ?? msg.message)!);
+    this.#setFocus(client, result.conversationId);
     this.#send(client, {
       type: "chat.queued",
       conversationId: result.conversationId,
