@@ -146,3 +146,50 @@ Deno.test("MCP servers over stdio (confined) and streamable HTTP, through POST /
     await Deno.remove(config);
   }
 });
+
+Deno.test("MCP: a server that cannot start is listed with its error; a bad config disables mcp-client alone", async () => {
+  const config = await Deno.makeTempFile({ prefix: "dispatch-mcp-", suffix: ".json" });
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({ mcpServers: { gone: { command: "/nonexistent/server" } } }),
+  );
+  const { fake, daemon } = await startDaemonWithFake("sk-test-key-123456", { DISPATCH_MCP_CONFIG: config });
+  try {
+    fake.script([text("hello")]);
+    await readNdjson(
+      await daemon.fetch("/chat", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ conversationId: "mcp-1", message: "hi" }),
+      }),
+    );
+    let gone: Record<string, unknown> | undefined;
+    for (let i = 0; i < 200 && gone?.state !== "error"; i++) {
+      gone = (await servers(daemon)).gone;
+      if (gone?.state !== "error") await new Promise((r) => setTimeout(r, 50));
+    }
+    assertEquals(gone?.state, "error");
+    assertMatch(String(gone?.error), /could not start/, JSON.stringify(gone));
+    assertEquals(gone?.toolCount, 0);
+  } finally {
+    await daemon.stop();
+  }
+
+  await Deno.writeTextFile(config, JSON.stringify({ mcpServers: { "bad name!": { command: "x" } } }));
+  const second = await startDaemonWithFake("sk-test-key-123456", {
+    DISPATCH_MCP_CONFIG: config,
+    DISPATCH_BASE_URL: fake.baseUrl,
+  });
+  try {
+    const disabled = second.daemon.logs().split("\n").find((l) => l.includes('"extension disabled"'));
+    assert(disabled, second.daemon.logs());
+    assertEquals(JSON.parse(disabled).extension, "mcp-client");
+    assertMatch(JSON.parse(disabled).error, /DISPATCH_MCP_CONFIG .*mcpServers.bad name!: Invalid key/);
+    assertEquals((await second.daemon.fetch("/health")).status, 200);
+  } finally {
+    await second.daemon.stop();
+    await second.fake.close();
+    await fake.close();
+    await Deno.remove(config);
+  }
+});

@@ -89,7 +89,8 @@ export class McpServerConnection {
 
   #lost(client: Client, why: string): void {
     if (this.#client !== client || this.#stopped) return;
-    this.#fail(client, this.#describe(new Error(why)));
+    const when = this.state === "connecting" ? "could not start: " : "";
+    this.#fail(client, when + this.#describe(new Error(why)));
   }
 
   #fail(client: Client, why: string): void {

@@ -40,9 +40,10 @@ export class ConfinedStdioTransport implements Transport {
     }).spawn();
     this.#child = child;
     this.#writer = child.stdin.getWriter();
-    void this.#read(child.stdout);
-    void this.#readStderr(child.stderr);
-    child.status.then(() => this.#ended());
+    const reading = this.#read(child.stdout);
+    const stderr = this.#readStderr(child.stderr);
+    // Reported once its output is read to the end, so the reason it gave (its stderr) is known by then.
+    Promise.all([child.status, reading, stderr]).then(() => this.#ended());
     return Promise.resolve();
   }
 
