@@ -430,7 +430,8 @@ class CallState {
     if (this.finishReason === undefined) throw invalidError(at, "the response ended without a finish reason");
     const parts: ModelStreamPart[] = [];
     for (const call of this.toolCalls) {
-      if (!call) continue;
+      // A call without a name cannot be answered nor sent back in the history: dropped (as the AI SDK did).
+      if (!call?.name) continue;
       parts.push({
         type: "tool-call",
         toolCallId: call.id || `call_${crypto.randomUUID().slice(0, 8)}`,

@@ -100,7 +100,7 @@ Deno.test("openai-stream: many events in one read; reasoning, content arrays, re
   assertEquals(parts.at(-1), { type: "finish", reason: "length" });
 });
 
-Deno.test("openai-stream: interleaved tool calls are accumulated by index and come out in index order", async () => {
+Deno.test("openai-stream: interleaved tool calls are accumulated by index and come out in index order; a nameless one is dropped", async () => {
   const call = (index: number, fn: Record<string, unknown>, id?: string) =>
     chunk({ tool_calls: [{ index, ...(id ? { id, type: "function" } : {}), function: fn }] });
   const events = [
@@ -109,6 +109,7 @@ Deno.test("openai-stream: interleaved tool calls are accumulated by index and co
     call(1, { arguments: '{"y":2}' }),
     call(0, { arguments: ":1}" }),
     call(2, { name: "c" }, "id_c"), // no arguments at all: {}
+    call(3, { name: "", arguments: "{}" }, "id_nameless"), // dropped: it cannot be answered
     chunk({}, "tool_calls", { usage: { prompt_tokens: 9, completion_tokens: 3 } }),
     "[DONE]",
   ];
