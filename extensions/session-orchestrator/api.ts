@@ -29,6 +29,9 @@ export interface TurnHandle {
   settled: Promise<TurnOutcome | undefined>;
 }
 
+/** The reasoning effort sent when neither the request nor the conversation chose one (as the CLI's usage says). */
+export const DEFAULT_REASONING_EFFORT = "high";
+
 /** What decides the next turn's request, besides the conversation's stored settings. */
 export interface PrefixOptions {
   model?: string;

@@ -28,6 +28,7 @@ import {
   BeforeTurnHook,
   ConversationOpen,
   ConversationStatusChanged,
+  DEFAULT_REASONING_EFFORT,
   type DrainResult,
   type Orchestrator,
   type PrefixOptions,
@@ -284,7 +285,10 @@ export class SessionOrchestrator implements Orchestrator {
     return { resolved, cwd };
   }
 
-  /** The one place a turn's request is put together: `submit` and `prefix` both build it here. */
+  /**
+   * The one place a turn's request is put together: `submit` and `prefix` both build it here. The effort is the
+   * request's, else the conversation's, else the default.
+   */
   #prefixOf(
     conversationId: string,
     resolved: ResolvedModel,
@@ -298,7 +302,7 @@ export class SessionOrchestrator implements Orchestrator {
       model: resolved.model,
       messages: [...this.#history(conversationId)],
       tools: this.deps.tools(),
-      ...(reasoningEffort !== undefined ? { reasoningEffort } : {}),
+      reasoningEffort: reasoningEffort ?? DEFAULT_REASONING_EFFORT,
       ...(cwd !== undefined ? { cwd } : {}),
     };
   }
@@ -556,7 +560,8 @@ export class SessionOrchestrator implements Orchestrator {
   }
 }
 
+/** A conversation's title when none was set: the first line of its first message, spaces collapsed. */
 function titleFrom(message: string): string {
-  const line = message.trim().split("\n")[0];
+  const line = message.trim().split("\n")[0].replace(/\s+/g, " ").trim();
   return line.length > 60 ? `${line.slice(0, 57)}...` : line;
 }

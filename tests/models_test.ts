@@ -1,0 +1,129 @@
+// The model catalog as a client sees it: context windows in GET /models, unknown models refused (HTTP 400,
+// WebSocket chat.error) unless their provider's list could not be read, the default reasoning effort reaching
+// the provider, and titles from the first message.
+import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
+import { text } from "./fake_provider.ts";
+import { readNdjson, startDaemon, startDaemonWithFake } from "./daemon.ts";
+import { WsClient, wsUrl } from "./ws_client.ts";
+
+Deno.test("catalog: context windows, unknown models refused, effort default, titles", async (t) => {
+  const { fake, daemon } = await startDaemonWithFake("sk-models-test-1", {
+    DISPATCH_CONTEXT_WINDOW: "50000",
+  });
+  fake.models = [{ id: "fake-model", context_length: 64_000 }, { id: "no-figure" }];
+  const json = async (method: string, path: string, body?: unknown) => {
+    const res = await daemon.fetch(path, {
+      method,
+      headers: { "content-type": "application/json" },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    return {
+      status: res.status,
+      body: res.headers.get("content-type")?.includes("ndjson") ? await readNdjson(res) : await res.json(),
+    };
+  };
+  try {
+    await t.step("GET /models: the provider's figure, else DISPATCH_CONTEXT_WINDOW", async () => {
+      const { body } = await json("GET", "/models");
+      assertEquals(body.models, ["opencode/fake-model", "opencode/no-figure"]);
+      assertEquals(body.modelInfo, {
+        "opencode/fake-model": { contextWindow: 64_000 },
+        "opencode/no-figure": { contextWindow: 50_000 },
+      });
+      assertEquals(body.unavailable, undefined);
+    });
+
+    await t.step("an unknown model is a 400 naming what is listed (chat, PUT model, WebSocket)", async () => {
+      const requests = fake.chatRequests.length;
+      for (const model of ["opencode/nope", "nope", "opencode/fake-model-2"]) {
+        const chat = await json("POST", "/chat", { message: "hi", model });
+        assertEquals(chat.status, 400, model);
+        assertEquals(chat.body.code, "unknown_model");
+        assertMatch(chat.body.error, /opencode\/fake-model, opencode\/no-figure/);
+      }
+      const put = await json("PUT", "/conversations/m-draft/model", { model: "opencode/nope" });
+      assertEquals([put.status, put.body.code], [400, "unknown_model"]);
+      const ws = await WsClient.connect(wsUrl(daemon.url));
+      try {
+        const reply = await ws.request(
+          { type: "chat.send", message: "hi", model: "opencode/nope" },
+          (f) => f.type === "chat.error",
+        );
+        assertEquals(reply.code, "unknown_model");
+        assertMatch(reply.message, /opencode\/fake-model/);
+      } finally {
+        await ws.close();
+      }
+      assertEquals(fake.chatRequests.length, requests, "nothing reached the provider");
+      assertEquals((await json("GET", "/health")).body, { ok: true });
+    });
+
+    await t.step("the default effort (high) reaches the provider; a chosen one wins", async () => {
+      fake.script([text("a")], [text("b")], [text("c")]);
+      await json("POST", "/chat", { message: "no effort chosen", conversationId: "effort-1" });
+      assertEquals(fake.chatRequests.at(-1)!.body.reasoning_effort, "high");
+      await json("POST", "/chat", {
+        message: "low please",
+        conversationId: "effort-1",
+        reasoningEffort: "low",
+      });
+      assertEquals(fake.chatRequests.at(-1)!.body.reasoning_effort, "low");
+      await json("POST", "/chat", { message: "as before", conversationId: "effort-1" });
+      assertEquals(fake.chatRequests.at(-1)!.body.reasoning_effort, "low", "the conversation's choice");
+    });
+
+    await t.step("titles: from the first message unless one was set", async () => {
+      fake.script([text("a")], [text("b")]);
+      await json("PUT", "/conversations/title-draft/model", { model: "fake-model" });
+      await json("POST", "/chat", {
+        conversationId: "title-draft",
+        message: "\n  Fix the login bug  \nwith details",
+      });
+      await json("PUT", "/conversations/title-set/title", { title: "Chosen" });
+      await json("POST", "/chat", { conversationId: "title-set", message: "something else" });
+      const titles = Object.fromEntries(
+        (await json("GET", "/conversations")).body.conversations.map((
+          c: { id: string; title: string },
+        ) => [c.id, c.title]),
+      );
+      assertEquals(titles["title-draft"], "Fix the login bug");
+      assertEquals(titles["title-set"], "Chosen");
+      assertEquals(titles["effort-1"], "no effort chosen");
+    });
+  } finally {
+    await daemon.stop();
+    await fake.close();
+  }
+});
+
+Deno.test("catalog: a provider whose list fails has its models tried as named, and says why", async () => {
+  const { fake, daemon } = await startDaemonWithFake("sk-models-test-2");
+  fake.onModels = () => new Response("models are down", { status: 500 });
+  try {
+    fake.script([text("answered")]);
+    const res = await daemon.fetch("/chat", {
+      method: "POST",
+      body: JSON.stringify({ message: "hi", model: "opencode/unlisted-model" }),
+    });
+    assertEquals(res.status, 200);
+    await readNdjson(res);
+    assertEquals(fake.chatRequests.at(-1)!.body.model, "unlisted-model");
+    const models = await (await daemon.fetch("/models")).json();
+    assertEquals(models.models, []);
+    assertEquals(models.unavailable.map((u: { credential: string }) => u.credential), ["opencode"]);
+    assert(models.unavailable[0].error.length > 0);
+    assertMatch(daemon.logs(), /the model list could not be read; the model is tried as named/);
+  } finally {
+    await daemon.stop();
+    await fake.close();
+  }
+});
+
+Deno.test("catalog: a bad DISPATCH_CONTEXT_WINDOW stops the daemon with a message naming it", async () => {
+  for (const value of ["lots", "0", "12", "-5", "1e6"]) {
+    await assertRejects(
+      () => startDaemon({ env: { DISPATCH_CONTEXT_WINDOW: value } }),
+      /DISPATCH_CONTEXT_WINDOW must be a whole number of tokens/,
+    );
+  }
+});
