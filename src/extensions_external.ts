@@ -12,6 +12,7 @@ import {
   type ExtensionEntry,
   type ExtensionManifest,
   KERNEL_ABI,
+  type Logger,
   ManifestSchema,
   type Permissions,
   PermissionsSchema,
@@ -156,6 +157,7 @@ export function beyondGrant(asked: Permissions, granted: Permissions): string[] 
 export async function externalEntries(
   config: Config,
   reserved: ReadonlySet<string>,
+  log?: Logger,
 ): Promise<ExtensionEntry[]> {
   const folders = await discoverFolders(config.secrets[EXTENSIONS_DIR_SETTING]);
   if (folders.length === 0) return [];
@@ -168,8 +170,10 @@ export async function externalEntries(
     const check = checks[i];
     const manifest = check.manifest ?? stubManifest(folder);
     if (seen.has(manifest.id)) {
-      // Two extensions with one id would stop the boot: the later one is left out, said on stderr.
-      console.error(`dispatch: external extension in ${folder} is not loaded: id "${manifest.id}" is taken`);
+      // Two extensions with one id would stop the boot: the later one is left out (and cannot be listed).
+      const why = `external extension in ${folder} is not loaded: id "${manifest.id}" is taken`;
+      if (log) log.error(why, { extension: manifest.id, folder });
+      else console.error(`dispatch: ${why}`);
       continue;
     }
     seen.add(manifest.id);

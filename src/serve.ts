@@ -36,7 +36,7 @@ export async function serve(): Promise<void> {
       collector: journaling.collector,
     });
     const taken = new Set(entries.map((e) => e.manifest.id));
-    await host.boot([...entries, ...await externalEntries(config, taken)]);
+    await host.boot([...entries, ...await externalEntries(config, taken, host.log)]);
   } catch (error) {
     await host.shutdown(); // what did start (workers, databases) stops before the error is reported
     throw error;

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { readNdjson, runCliProcess, startDaemonWithFake } from "./daemon.ts";
+import { readNdjson, runCliProcess, startDaemon, startDaemonWithFake } from "./daemon.ts";
 import { text, toolCall } from "./fake_provider.ts";
 import { type Frame, WsClient, wsUrl } from "./ws_client.ts";
 import { beyondGrant, discoverFolders } from "../src/extensions_external.ts";
@@ -45,6 +45,8 @@ Deno.test("external extensions: granted ones run sandboxed, the rest are disable
       assertMatch(line.error, why);
     }
     assert(!disabled.some((l) => l.extension === "greeter"));
+    const taken = daemon.logs().split("\n").filter((l) => l.includes("is taken")).map((l) => JSON.parse(l));
+    assertMatch(taken[0]?.msg, /external extension in .*dup-id is not loaded: id "todo" is taken/);
 
     fake.script([toolCall("greet", { name: "Ada" }, { id: "call_1" })], [text("done")]);
     const res = await daemon.fetch("/chat", {
@@ -98,7 +100,7 @@ Deno.test("a grant covers a manifest's ask only entry by entry; true covers ever
 Deno.test("DISPATCH_EXTENSIONS_DIR: a folder with a manifest is one extension, any other lists them", async () => {
   assertEquals(await discoverFolders(join(FIXTURES, "greeter")), [join(FIXTURES, "greeter")]);
   const all = await discoverFolders(`${FIXTURES}:${join(FIXTURES, "greeter")}`);
-  assertEquals(all.length, Object.keys(BROKEN).length + 2);
+  assertEquals(all.length, Object.keys(BROKEN).length + 3); // greeter twice, and dup-id
   assertEquals(await discoverFolders(""), []);
 });
 
@@ -149,5 +151,27 @@ Deno.test("dispatch extensions check DIR: the example passes; a refused grant, a
   } finally {
     await Deno.remove(grants);
     await Deno.remove(typo, { recursive: true });
+  }
+});
+
+Deno.test("a grants file that is not valid stops the daemon with a one-line message", async () => {
+  const grants = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    for (
+      const [text, why] of [["{", /is not JSON/], [
+        '{"extensions": {"x": {"permissions": {"ffi": true}}}}',
+        /ffi/,
+      ]]
+    ) {
+      await Deno.writeTextFile(grants, text as string);
+      const error = await startDaemon({
+        env: { DISPATCH_EXTENSIONS_DIR: FIXTURES, DISPATCH_EXTENSIONS_CONFIG: grants },
+      }).then(async (d) => (await d.stop(), undefined), (e: Error) => e);
+      assert(error, "the daemon did not start");
+      assertMatch(error.message, /dispatch: DISPATCH_EXTENSIONS_CONFIG: /);
+      assertMatch(error.message, why as RegExp);
+    }
+  } finally {
+    await Deno.remove(grants);
   }
 });
