@@ -41,6 +41,8 @@ export interface HubOptions {
   maxFrameChars: number;
   /** Most events one `chat.subscribe` replays; further behind, the client reloads history instead. */
   maxReplayEvents: number;
+  /** How long a follow waits for a client to read its send buffer down before disconnecting it (1013). */
+  slowClientMs?: number;
 }
 
 export interface HubDeps {
@@ -74,8 +76,8 @@ interface Follow {
   cursor: EventCursor;
 }
 
-/** How long a follow waits for a client to read before giving up on it. */
-const STALL_MS = 30_000;
+/** How long a follow waits for a client to read before giving up on it (unless the options say). */
+const SLOW_CLIENT_MS = 30_000;
 
 class Client {
   open = true;
@@ -496,8 +498,8 @@ export class Hub {
   }
 
   /**
-   * Sends a follower its cursor's events: live ones at once, a replay paced by how fast the client reads (never
-   * more than half the buffer limit queued; a client that stays behind is disconnected). When the conversation's events could not be
+   * Sends a follower its cursor's events, paced by how fast the client reads (never more than half the buffer
+   * limit queued; a client that stays behind for `slowClientMs` is disconnected). When the conversation's events could not be
    * stored, the client gets an `error` and a `done` for the turn (not stored: no event seq), and the follow
    * goes on from the last event it had.
    */
@@ -515,10 +517,10 @@ export class Hub {
         continue;
       }
       if (!batch) return;
-      // Live events go out at once (a client over the buffer limit is cut off); a replay is paced instead.
-      const live = follow.cursor.live;
+      // Paced by how fast the client reads, live or replayed: what it has not taken yet waits in the store
+      // (the cursor holds a bounded tail, then reads the store), never in this process's send buffer.
       for (const e of batch) {
-        if (!following() || (!live && !(await this.#roomFor(client)))) return;
+        if (!following() || !(await this.#roomFor(client))) return;
         follow.lastSeq = e.eventSeq;
         follow.turnId = e.event.type === "status" || e.event.type === "turn-sealed"
           ? undefined
@@ -543,7 +545,7 @@ export class Hub {
   async #roomFor(client: Client): Promise<boolean> {
     const half = this.deps.options.maxBufferedBytes / 2;
     if (client.open && client.socket.bufferedAmount <= half) return true;
-    const deadline = Date.now() + STALL_MS;
+    const deadline = Date.now() + (this.deps.options.slowClientMs ?? SLOW_CLIENT_MS);
     while (client.open && client.socket.bufferedAmount > half) {
       if (Date.now() > deadline) {
         this.deps.log.warn("socket client too slow; disconnected", {

@@ -43,12 +43,14 @@ const EnvSchema = z.object({
   DISPATCH_WS_HEARTBEAT_MS: whole("DISPATCH_WS_HEARTBEAT_MS").pipe(z.number().min(10)).optional(),
   DISPATCH_WS_MAX_BUFFER_BYTES: whole("DISPATCH_WS_MAX_BUFFER_BYTES").pipe(z.number().min(1024)).optional(),
   DISPATCH_WS_IDLE_TIMEOUT_S: whole("DISPATCH_WS_IDLE_TIMEOUT_S").optional(),
+  DISPATCH_WS_SLOW_CLIENT_MS: whole("DISPATCH_WS_SLOW_CLIENT_MS").pipe(z.number().min(100)).optional(),
 });
 
 /**
  * Tuning from the environment: DISPATCH_WS_HEARTBEAT_MS (heartbeat frame interval, default 20 s),
  * DISPATCH_WS_MAX_BUFFER_BYTES (per-client send buffer before disconnect, default 4 MiB),
- * DISPATCH_WS_IDLE_TIMEOUT_S (unanswered-ping timeout, default 60 s). Throws naming a malformed variable.
+ * DISPATCH_WS_IDLE_TIMEOUT_S (unanswered-ping timeout, default 60 s), DISPATCH_WS_SLOW_CLIENT_MS (how long a
+ * client may leave its send buffer over half full before it is disconnected, default 30 s). Throws naming a malformed variable.
  */
 export function wsOptionsFromEnv(env: Record<string, string | undefined>): Partial<WsOptions> {
   const parsed = EnvSchema.safeParse(env);
@@ -65,6 +67,7 @@ export function wsOptionsFromEnv(env: Record<string, string | undefined>): Parti
       ? { maxBufferedBytes: e.DISPATCH_WS_MAX_BUFFER_BYTES }
       : {}),
     ...(e.DISPATCH_WS_IDLE_TIMEOUT_S !== undefined ? { idleTimeoutSec: e.DISPATCH_WS_IDLE_TIMEOUT_S } : {}),
+    ...(e.DISPATCH_WS_SLOW_CLIENT_MS !== undefined ? { slowClientMs: e.DISPATCH_WS_SLOW_CLIENT_MS } : {}),
   };
 }
 
