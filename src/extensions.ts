@@ -11,6 +11,8 @@ import { manifest as credentialStore } from "../extensions/credential-store/mani
 import * as credentialStoreMod from "../extensions/credential-store/mod.ts";
 import { manifest as providerOpenAI } from "../extensions/provider-openai-compat/manifest.ts";
 import { createProviderOpenAICompat, retryPolicyFromEnv } from "../extensions/provider-openai-compat/mod.ts";
+import { manifest as providerUmans } from "../extensions/provider-umans/manifest.ts";
+import { createProviderUmans } from "../extensions/provider-umans/mod.ts";
 import { manifest as conversationStore } from "../extensions/conversation-store/manifest.ts";
 import * as conversationStoreMod from "../extensions/conversation-store/mod.ts";
 import { manifest as orchestrator } from "../extensions/session-orchestrator/manifest.ts";
@@ -37,6 +39,8 @@ import { createJournalSpans, type Journal, manifest as journalSink } from "../ex
 import { manifest as collector } from "../extensions/observability-collector/manifest.ts";
 import { createCollectorSupervisor } from "../extensions/observability-collector/mod.ts";
 import * as skillsMod from "../extensions/skills/mod.ts";
+import { manifest as lsp } from "../extensions/lsp/manifest.ts";
+import { createLsp, lspOptionsFromEnv } from "../extensions/lsp/mod.ts";
 import { manifest as mcpClient } from "../extensions/mcp/manifest.ts";
 import { createMcpClient, MCP_CONFIG_SETTING } from "../extensions/mcp/mod.ts";
 import { manifest as compaction } from "../extensions/compaction/manifest.ts";
@@ -151,6 +155,9 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
     { manifest: authApiKey, ...createAuthApiKey(config.secrets) },
     { manifest: credentialStore, activate: credentialStoreMod.activate },
     { manifest: providerOpenAI, ...createProviderOpenAICompat(retryPolicyFromEnv(config.secrets)) },
+    ...(config.secrets.UMANS_API_KEY?.trim()
+      ? [{ manifest: providerUmans, ...createProviderUmans(retryPolicyFromEnv(config.secrets)) }]
+      : []),
     { manifest: conversationStore, activate: conversationStoreMod.activate },
     { manifest: orchestrator, activate: orchestratorMod.activate },
     {
@@ -190,6 +197,7 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
     { manifest: cacheWarming, ...createCacheWarming(warmingOptionsFromEnv(config.secrets)) },
     { manifest: systemPrompt, activate: systemPromptMod.activate },
     { manifest: skills, activate: skillsMod.activate },
+    { manifest: lsp, ...createLsp(lspOptionsFromEnv(config.secrets)) },
     {
       manifest: mcpClient,
       ...createMcpClient({

@@ -11,6 +11,7 @@ import {
 import { type ModelCatalog, UnknownModelError } from "../credential-store/api.ts";
 import type { Orchestrator } from "../session-orchestrator/api.ts";
 import type { HttpServer } from "./api.ts";
+import type { LspServerInfo } from "../lsp/api.ts";
 import type { McpServerInfo } from "../mcp/api.ts";
 import { noComputer } from "./workspace_routes.ts";
 import { ndjson } from "./event_routes.ts";
@@ -23,6 +24,8 @@ export interface RouteDeps {
   events: Events;
   /** Checks a directory a client names (cwd, a workspace's default cwd); throws DispatchError `bad_cwd`. */
   checkDir: (path: string) => Promise<string>;
+  /** The language servers of a cwd (the lsp extension's service, looked up per request; none without it). */
+  lspServers: (cwd: string) => Promise<LspServerInfo[]>;
   /** The MCP servers' state (mcp-client's service, looked up per request; none without it). */
   mcpServers: () => McpServerInfo[];
 }
@@ -40,7 +43,7 @@ export const view = (c: Conversation) => ({
 });
 
 export function mountConversationRoutes(
-  { server, store, orchestrator, catalog, checkDir, mcpServers }: RouteDeps,
+  { server, store, orchestrator, catalog, checkDir, lspServers, mcpServers }: RouteDeps,
 ): void {
   const known = (id: string) => {
     const c = store.get(id);
@@ -210,12 +213,10 @@ export function mountConversationRoutes(
     return { conversationId: params.id, computerId: null };
   });
 
-  const noServers = ({ params }: { params: { id: string } }) => ({
-    conversationId: params.id,
-    cwd: known(params.id).cwd,
-    servers: [],
+  server.route(webClientRoutes.lspStatus, async ({ params }) => {
+    const cwd = known(params.id).cwd;
+    return { conversationId: params.id, cwd, servers: cwd ? await lspServers(cwd) : [] };
   });
-  server.route(webClientRoutes.lspStatus, noServers);
   server.route(webClientRoutes.mcpStatus, ({ params }) => ({
     conversationId: params.id,
     cwd: known(params.id).cwd,

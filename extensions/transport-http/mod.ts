@@ -6,6 +6,7 @@ import { ConversationStoreKey } from "../conversation-store/api.ts";
 import { ModelCatalogKey } from "../credential-store/api.ts";
 import { OrchestratorKey } from "../session-orchestrator/api.ts";
 import { HttpServerKey } from "./api.ts";
+import { LspServiceKey } from "../lsp/api.ts";
 import { McpStatusKey } from "../mcp/api.ts";
 import { mountConversationRoutes } from "./conversation_routes.ts";
 import { mountEventRoutes } from "./event_routes.ts";
@@ -40,6 +41,8 @@ export function createTransportHttp(options: HttpOptions): ExtensionModule {
         catalog: ctx.services.require(ModelCatalogKey),
         events: ctx.events,
         checkDir: directoryChecker(ctx.config),
+        lspServers: async (cwd: string) =>
+          (await ctx.services.get(LspServiceKey)?.status(cwd, { start: true })) ?? [],
         mcpServers: () => ctx.services.get(McpStatusKey)?.servers() ?? [],
       };
       mountConversationRoutes(deps);

@@ -211,11 +211,23 @@ export const SetComputerRequestSchema = z.object({
   computerId: z.string().max(256).nullable(),
 });
 export const SetWorkspaceDefaultComputerRequestSchema = SetComputerRequestSchema;
-/** Language / MCP servers attached to a conversation's cwd: Dispatch attaches none. */
-export const ServerStatusSchema = z.object({
+/** One language server (the lsp extension's): the reference's LspServerInfo. */
+export const LspServerInfoSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  root: z.string(),
+  extensions: z.array(z.string()),
+  state: z.enum(["connected", "starting", "error", "not-started"]),
+  error: z.string().optional(),
+  configSource: z.string().optional(),
+  pid: z.number().int().optional(),
+  restarts: z.number().int().optional(),
+});
+/** The language servers of the conversation's cwd (none without a cwd). */
+export const LspStatusSchema = z.object({
   conversationId: z.string(),
   cwd: z.string().nullable(),
-  servers: z.array(z.never()),
+  servers: z.array(LspServerInfoSchema),
 });
 /** One MCP server (the mcp-client extension's): the reference's McpServerInfo. */
 export const McpServerInfoSchema = z.object({
@@ -592,9 +604,9 @@ export const webClientRoutes = {
   lspStatus: route({
     method: "GET",
     path: "/conversations/:id/lsp",
-    summary: "Language servers attached to the conversation's cwd: none",
+    summary: "The language servers of the conversation's cwd and their state (starts those not running)",
     params: IdParams,
-    response: ServerStatusSchema,
+    response: LspStatusSchema,
     errors: notFound,
   }),
   mcpStatus: route({
