@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { type Daemon, readNdjson, startDaemonWithFake } from "./daemon.ts";
 import { type FakeProvider, text, toolCall } from "./fake_provider.ts";
+import { waitProcesses } from "./process.ts";
 
 const SERVER = fileURLToPath(new URL("./fixtures/mcp/server.ts", import.meta.url));
 const DENO = Deno.execPath();
@@ -139,12 +140,14 @@ Deno.test("MCP servers over stdio (confined) and streamable HTTP, through POST /
     assertEquals(bad.isError, true);
     assertEquals((await d.fetch("/health")).status, 200);
   } finally {
-    await d.stop();
-    await fake.close();
     http.child.kill();
     await http.child.status;
+    await d.stop();
+    await fake.close();
     await Deno.remove(config);
   }
+  // The stdio server (and its bwrap) ended with the daemon.
+  assert(await waitProcesses(SERVER, (pids) => pids.length === 0), "no MCP server process is left");
 });
 
 Deno.test("MCP: a server that cannot start is listed with its error; a bad config disables mcp-client alone", async () => {

@@ -3,6 +3,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import type { ConfinedView } from "../../src/sandbox/bwrap.ts";
 import type { Logger, ToolResult } from "../../src/kernel/mod.ts";
 import { isStdio, type ServerConfig } from "./config.ts";
@@ -126,7 +127,12 @@ export class McpServerConnection {
       return { content: formatContent(result), isError: result.isError === true };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      const timedOut = /timed out|timeout/i.test(message);
+      // Not an answer from the server (a protocol error or a timeout is one): the connection is broken, e.g. an
+      // HTTP server that went away, which no close event reports. Reconnect.
+      if (!(error instanceof McpError) && !signal.aborted && this.#client === client) {
+        this.#fail(client, `lost: ${message}`);
+      }
+      const timedOut = error instanceof McpError && (error as McpError).code === ErrorCode.RequestTimeout;
       return {
         content: timedOut
           ? `MCP tool ${tool} on ${this.name} did not answer within ${timeoutMs} ms`
