@@ -456,6 +456,50 @@ Deno.test("surfaces and chat over the WebSocket", async (t) => {
       });
     });
 
+    await t.step(
+      "frame size: a frame announcing more than Deno's fixed 64 MiB is refused from its header (never buffered); an oversized one below that gets frame_too_large",
+      async () => {
+        const raw = await rawUpgrade(url);
+        assertEquals(raw.status, 101);
+        // Header of a 65 MiB unmasked text frame, then 1 MiB of it: Deno drops the connection on the header.
+        const head = new Uint8Array(14);
+        head[0] = 0x81;
+        head[1] = 0x80 | 127;
+        new DataView(head.buffer).setBigUint64(2, BigInt(65 << 20));
+        let refused = false;
+        try {
+          await raw.conn.write(head);
+          const filler = new Uint8Array(1 << 20);
+          for (let i = 0; i < 65; i++) await raw.conn.write(filler);
+        } catch {
+          refused = true; // reset by the daemon long before 65 MiB were sent
+        }
+        if (!refused) {
+          // The reset may come as the end of the stream instead of a failed write.
+          const n = await raw.conn.read(new Uint8Array(1024)).catch(() => null);
+          refused = n === null || n < 1024;
+        }
+        assert(refused, "the daemon took a 65 MiB frame");
+        try {
+          raw.conn.close();
+        } catch { /* closed by the daemon */ }
+
+        // Below Deno's limit, the hub's own limit (maxFrameChars, 2 Mi characters) answers in words.
+        const ws = await WsClient.connect(url);
+        await withClients([ws], async () => {
+          const big = await ws.request(
+            JSON.stringify({ type: "subscribe", surfaceId: "x".repeat(3 * 1024 * 1024) }),
+            (f) => f.type === "error",
+          );
+          assertEquals(big.code, "frame_too_large");
+          await ws.request(
+            { type: "subscribe", surfaceId: "loaded-extensions" },
+            (f) => f.type === "surface",
+          );
+        });
+      },
+    );
+
     await t.step("SURFACE_WS_PORT serves the same socket at any path; plain requests get 426", async () => {
       const portUrl = surfacePortUrl(daemon.logs());
       assert(portUrl, "the daemon logs the socket port");
