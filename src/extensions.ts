@@ -11,6 +11,8 @@ import { manifest as credentialStore } from "../extensions/credential-store/mani
 import * as credentialStoreMod from "../extensions/credential-store/mod.ts";
 import { manifest as providerOpenAI } from "../extensions/provider-openai-compat/manifest.ts";
 import { createProviderOpenAICompat, retryPolicyFromEnv } from "../extensions/provider-openai-compat/mod.ts";
+import { manifest as providerUmans } from "../extensions/provider-umans/manifest.ts";
+import { createProviderUmans } from "../extensions/provider-umans/mod.ts";
 import { manifest as conversationStore } from "../extensions/conversation-store/manifest.ts";
 import * as conversationStoreMod from "../extensions/conversation-store/mod.ts";
 import { manifest as orchestrator } from "../extensions/session-orchestrator/manifest.ts";
@@ -153,6 +155,9 @@ export function extensionEntries(config: Config, extras: EntryExtras = {}): Exte
     { manifest: authApiKey, ...createAuthApiKey(config.secrets) },
     { manifest: credentialStore, activate: credentialStoreMod.activate },
     { manifest: providerOpenAI, ...createProviderOpenAICompat(retryPolicyFromEnv(config.secrets)) },
+    ...(config.secrets.UMANS_API_KEY?.trim()
+      ? [{ manifest: providerUmans, ...createProviderUmans(retryPolicyFromEnv(config.secrets)) }]
+      : []),
     { manifest: conversationStore, activate: conversationStoreMod.activate },
     { manifest: orchestrator, activate: orchestratorMod.activate },
     {

@@ -107,7 +107,11 @@ async function waitAllGone(pids: number[], ms = 10_000): Promise<number[]> {
 
 Deno.test("lsp: diagnostics after edit_file, definition, references, hostile paths, a crash restarted, nothing left after SIGTERM", async (t) => {
   const dir = await project();
-  const { fake, daemon } = await startDaemonWithFake("sk-lsp-test-0001", { DISPATCH_LSP_BACKOFF_MS: "200" });
+  const { fake, daemon } = await startDaemonWithFake("sk-lsp-test-0001", {
+    DISPATCH_LSP_BACKOFF_MS: "200",
+    // On a fresh machine the first edit also waits for the npm download.
+    DISPATCH_LSP_DIAGNOSTICS_MS: "120000",
+  });
   const conv = "lsp-conv-1";
   try {
     await t.step("a draft without a cwd has no servers", async () => {
@@ -188,6 +192,41 @@ Deno.test("lsp: diagnostics after edit_file, definition, references, hostile pat
         err("x6", /invalid arguments/);
       },
     );
+
+    await t.step("a cwd's .dispatch/lsp.json: malformed, or naming a server that cannot start", async () => {
+      const other = await Deno.realPath(await Deno.makeTempDir({ prefix: "dispatch-lsp-config-" }));
+      try {
+        await Deno.mkdir(`${other}/.dispatch`);
+        await Deno.writeTextFile(`${other}/x.py`, "print(1)\n");
+        await Deno.writeTextFile(`${other}/.dispatch/lsp.json`, "{not json");
+        const bad = await callTools(daemon, fake, "lsp-conv-config", other, [
+          ["c1", "lsp", { operation: "diagnostics", path: "x.py" }],
+        ]);
+        assertEquals(bad.get("c1")!.isError, true);
+        assertMatch(bad.get("c1")!.content, /\.dispatch\/lsp\.json is not valid JSON/);
+        const [config] = await lspStatus(daemon, "lsp-conv-config");
+        assertEquals(config.state, "error");
+        assertMatch(config.error!, /not valid JSON/);
+
+        await Deno.writeTextFile(
+          `${other}/.dispatch/lsp.json`,
+          JSON.stringify({ servers: { py: { command: ["no-such-language-server"], extensions: [".py"] } } }),
+        );
+        const missing = await callTools(daemon, fake, "lsp-conv-config", other, [
+          ["c2", "lsp", { operation: "hover", path: "x.py", line: 1, character: 1 }],
+          ["c3", "lsp", { operation: "hover", path: "main.ts", line: 1, character: 1 }],
+        ]);
+        assertEquals(missing.get("c2")!.isError, true);
+        assertMatch(missing.get("c2")!.content, /ended while starting|no-such-language-server/);
+        assertEquals(missing.get("c3")!.isError, true);
+        assertMatch(missing.get("c3")!.content, /does not exist|no language server handles/);
+        const [py] = await lspStatus(daemon, "lsp-conv-config");
+        assertEquals(py.id, "py");
+        assertEquals(py.state, "error");
+      } finally {
+        await Deno.remove(other, { recursive: true }).catch(() => {});
+      }
+    });
 
     await t.step("a server that crashes is restarted", async () => {
       const before = await waitStatus(daemon, conv, (s) => s.state === "connected");

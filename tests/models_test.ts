@@ -2,7 +2,9 @@
 // WebSocket chat.error) unless their provider's list could not be read, the default reasoning effort reaching
 // the provider, and titles from the first message.
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
-import { text } from "./fake_provider.ts";
+import { startFakeProvider, text } from "./fake_provider.ts";
+import { extensionEntries } from "../src/extensions.ts";
+import { loadConfig } from "../src/config.ts";
 import { readNdjson, startDaemon, startDaemonWithFake } from "./daemon.ts";
 import { WsClient, wsUrl } from "./ws_client.ts";
 
@@ -126,4 +128,42 @@ Deno.test("catalog: a bad DISPATCH_CONTEXT_WINDOW stops the daemon with a messag
       /DISPATCH_CONTEXT_WINDOW must be a whole number of tokens/,
     );
   }
+});
+
+Deno.test("two providers listed when both keys are set: opencode and umans (provider-umans)", async () => {
+  await using umans = await startFakeProvider({
+    apiKey: "sk-umans-key-1234",
+    models: [{ id: "umans-coder", context_length: 200_000 }],
+  });
+  const { fake, daemon } = await startDaemonWithFake("sk-models-test-3", {
+    UMANS_API_KEY: "sk-umans-key-1234",
+    UMANS_BASE_URL: umans.baseUrl,
+  });
+  try {
+    const models = await (await daemon.fetch("/models")).json();
+    assertEquals(models.models, ["opencode/fake-model", "umans/umans-coder"]);
+    assertEquals(models.modelInfo["umans/umans-coder"], { contextWindow: 200_000 });
+    umans.script([text("from umans")]);
+    const res = await daemon.fetch("/chat", {
+      method: "POST",
+      body: JSON.stringify({ message: "hi", model: "umans/umans-coder" }),
+    });
+    assertEquals(res.status, 200);
+    const events = await readNdjson(res);
+    assertEquals(events.filter((e) => e.type === "text-delta").map((e) => e.delta).join(""), "from umans");
+    assertEquals(umans.chatRequests.at(-1)!.body.model, "umans-coder");
+    assertEquals(fake.chatRequests.length, 0);
+  } finally {
+    await daemon.stop();
+    await fake.close();
+  }
+});
+
+Deno.test("provider-umans is in the extension list only when UMANS_API_KEY is set", () => {
+  const ids = (env: Record<string, string>) =>
+    extensionEntries(loadConfig({ HOME: "/tmp", DISPATCH_ENV_FILE: "/dev/null", ...env }, "/tmp"))
+      .map((e) => e.manifest.id);
+  assert(!ids({}).includes("provider-umans"));
+  assert(ids({ UMANS_API_KEY: "sk-umans-key-1234" }).includes("provider-umans"));
+  assert(ids({}).includes("provider-openai-compat"));
 });

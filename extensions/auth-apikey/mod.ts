@@ -8,6 +8,8 @@ export { manifest } from "./manifest.ts";
 export type Env = Record<string, string | undefined>;
 
 export const DEFAULT_CREDENTIAL = "opencode";
+/** The credential UMANS_API_KEY makes, served by provider-umans. */
+export const UMANS_CREDENTIAL = "umans";
 export const UMANS_DEFAULT_BASE_URL = "https://api.code.umans.ai/v1";
 
 /** Thrown for a configuration a person must fix; the message names the variable. */
@@ -61,7 +63,7 @@ export function credentialsFromEnv(env: Env): { credentials: ApiKeyCredential[];
   const umansUrl = get("UMANS_BASE_URL");
   if (umansKey) {
     credentials.push({
-      name: "umans",
+      name: UMANS_CREDENTIAL,
       apiKey: umansKey,
       baseUrl: checkUrl("UMANS_BASE_URL", umansUrl ?? UMANS_DEFAULT_BASE_URL, secrets),
       keyEnv: "UMANS_API_KEY",

@@ -91,14 +91,24 @@ export class Lsp implements LspService {
     return { client, uri, seen };
   }
 
-  /** Fresh diagnostics of one file: what its server publishes after hearing its current text. */
+  /**
+   * Fresh diagnostics of one file: what its server publishes after hearing its current text. `timeoutMs` bounds
+   * the whole wait, a server's start included (it goes on starting in the background); undefined when it ran out.
+   */
   async fileDiagnostics(
     file: OpenedFile,
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<Diagnostic[] | undefined> {
-    const { client, uri, seen } = await this.synced(file);
-    return await client.diagnostics(uri, seen, timeoutMs, signal);
+    const deadline = Date.now() + timeoutMs;
+    const starting = this.manager.client(file.spec, file.ws.root);
+    const client = await within(starting, timeoutMs);
+    if (!client) {
+      starting.catch(() => {});
+      return undefined;
+    }
+    const { uri, seen } = await client.sync(file.path, file.text);
+    return await client.diagnostics(uri, seen, Math.max(0, deadline - Date.now()), signal);
   }
 
   /**
@@ -121,7 +131,7 @@ export class Lsp implements LspService {
     if (diagnostics === undefined) {
       return `\n\nLSP (${file.spec.id}): no diagnostics within ${
         Math.round(timeoutMs / 1000)
-      } s (the server may still be loading the project)`;
+      } s (the server is still starting or loading the project; the lsp tool can ask again)`;
     }
     if (diagnostics.length === 0) return `\n\nLSP (${file.spec.id}): no problems in ${file.display}`;
     return `\n\nLSP (${file.spec.id}) diagnostics for ${file.display}:\n${
@@ -174,6 +184,17 @@ export class Lsp implements LspService {
         return cache.get(path)?.[line]?.slice(0, 200);
       },
     };
+  }
+}
+
+/** `work`'s value, or undefined once `ms` have passed (a failure still rejects). */
+async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,8 +1,9 @@
 // provider-openai-compat: one OpenAI-compatible Provider per API-key credential, registered in the catalog
-// under the credential's name. The streaming, conversion and error logic lives in openai_stream.ts, the retry
-// policy in retry.ts.
+// under the credential's name (but umans': provider-umans serves that one on the same library). The streaming,
+// conversion and error logic lives in openai_stream.ts, the retry policy in retry.ts.
 import type { ExtensionContext, ExtensionModule } from "../../src/kernel/mod.ts";
 import { CredentialsKey } from "../auth-apikey/api.ts";
+import { UMANS_CREDENTIAL } from "../auth-apikey/mod.ts";
 import { ModelCatalogKey } from "../credential-store/api.ts";
 import { createOpenAICompatProvider } from "./openai_stream.ts";
 import type { RetryPolicy } from "./retry.ts";
@@ -15,7 +16,11 @@ export function createProviderOpenAICompat(retry: Partial<RetryPolicy> = {}): Ex
   return {
     activate(ctx: ExtensionContext): () => void {
       const catalog = ctx.services.require(ModelCatalogKey);
-      const unregister = ctx.services.require(CredentialsKey).list().map((c) =>
+      // The umans credential is provider-umans' (on the same stream library).
+      const credentials = ctx.services.require(CredentialsKey).list().filter((c) =>
+        c.name !== UMANS_CREDENTIAL
+      );
+      const unregister = credentials.map((c) =>
         catalog.registerProvider(
           c.name,
           createOpenAICompatProvider({
