@@ -179,7 +179,7 @@ Deno.test("reliability: SIGTERM lets a running turn finish within the grace peri
   }
 });
 
-Deno.test("reliability: SIGTERM past the grace period interrupts the turn, refuses new ones (503), keeps what it streamed and the queue, closes sockets with 1001 on both ports", async () => {
+Deno.test("reliability: SIGTERM past the grace period interrupts the turn, refuses new ones (503), keeps what it streamed, the queue and cache warming, closes sockets with 1001 on both ports", async () => {
   const { fake, daemon, env } = await startDaemonWithFake(KEY, {
     DISPATCH_SHUTDOWN_GRACE_MS: "1500",
     SURFACE_WS_PORT: "0",
@@ -193,6 +193,17 @@ Deno.test("reliability: SIGTERM past the grace period interrupts the turn, refus
     // An idle conversation with a queued message (it must survive the shutdown).
     fake.script([text("first answer")]);
     const idle = String((await readNdjson(await chat(daemon.url, { message: "hello" })))[0].conversationId);
+    const warming = await sockets[1].request(
+      {
+        type: "invoke",
+        surfaceId: "cache-warming",
+        actionId: "cache-warming/toggle",
+        payload: true,
+        conversationId: idle,
+      },
+      (f) => f.type === "invoke.result",
+    );
+    assertEquals(warming.result.enabled, true);
     fake.script([text("started, then"), stall()]);
     const turn = streamEvents(await chat(daemon.url, { message: "hang" }));
     await turn.seen((e) => e.type === "text-delta");
@@ -255,6 +266,12 @@ Deno.test("reliability: SIGTERM past the grace period interrupts the turn, refus
       const custom = reply.spec.fields.find((f: { kind: string }) => f.kind === "custom");
       queues.push(custom.payload.messages.map((m: { text: string }) => m.text));
     }
+    // Cache warming stays on for the idle conversation (its timer is armed again at boot from this setting).
+    const warm = await ws.request(
+      { type: "subscribe", surfaceId: "cache-warming", conversationId: idle },
+      (f) => f.type === "surface" && f.spec.id === "cache-warming",
+    );
+    assertEquals(warm.spec.fields.find((f: { kind: string }) => f.kind === "toggle").value, true);
     await ws.close();
     assertEquals(queues, [["for later"], ["when you are back"]]);
     // and the conversation goes on
