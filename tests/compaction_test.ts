@@ -66,7 +66,10 @@ Deno.test("manual compaction: a fork from a summary; the original stays; a faile
       assertMatch(sent, /SECOND-TOPIC/);
       assert(!sent.includes("FIRST-TOPIC lorem"), "the compacted messages are not sent again");
       // The first message was about 1200 tokens of the prompt; the system prompt and tools stay.
-      assert(next.promptTokens! < beforeTokens - 1000, `usage drops: ${next.promptTokens} vs ${beforeTokens}`);
+      assert(
+        next.promptTokens! < beforeTokens - 1000,
+        `usage drops: ${next.promptTokens} vs ${beforeTokens}`,
+      );
       const done = third.events.find((e) => e.type === "done") as { usage: { inputTokens: number } };
       assert(done.usage.inputTokens < beforeTokens - 1000, "the turn's reported usage drops too");
     });
