@@ -2,6 +2,7 @@
 // the three ways it runs: from the source tree (`deno run src/main.ts`), compiled (`deno compile`, which embeds
 // the source tree as it is) and bundled (`deno task bundle` → dist/). In a bundle every module's import.meta.url
 // is the bundle file's own, so this file's URL ending in ".js" means "bundled".
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import denoJson from "../deno.json" with { type: "json" };
 
@@ -69,4 +70,26 @@ export function selfCommand(
     command: Deno.execPath(),
     args: ["run", ...runtimeFlags(), ...permissionFlags, fileURLToPath(mainModuleUrl()), ...args],
   };
+}
+
+/**
+ * What a child running this program (a sandbox host, a manifest reader) must read: its source (or bundle), config
+ * and lock file; nothing for a compiled one (the executable itself, bound as Deno.execPath()).
+ */
+export function programPaths(): string[] {
+  if (BUILD_KIND === "compiled") return [];
+  const main = fileURLToPath(mainModuleUrl());
+  if (BUILD_KIND === "bundle") return [dirname(main)];
+  const root = dirname(dirname(main));
+  return [dirname(main), join(root, "deno.json"), join(root, "deno.lock")];
+}
+
+/** Deno's module cache, which such a child reads (none for a compiled program). */
+export function denoCacheDir(): string | undefined {
+  if (BUILD_KIND === "compiled") return undefined;
+  const env = (name: string) => Deno.env.get(name) || undefined;
+  const dir = env("DENO_DIR") ??
+    (env("XDG_CACHE_HOME") ? join(env("XDG_CACHE_HOME")!, "deno") : undefined) ??
+    (env("HOME") ? join(env("HOME")!, ".cache", "deno") : undefined);
+  return dir;
 }

@@ -3,8 +3,8 @@
 // operator grants in DISPATCH_EXTENSIONS_CONFIG. Their manifests are code, so they are read in a confined child
 // process (`dispatch read-manifest`), never imported by the daemon. Whatever is wrong with one extension (its
 // manifest, its ABI, its grants, its module, its activate) disables that extension only.
-import { basename, dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { basename, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import type { Config } from "./config.ts";
 import { ConfigError } from "./config.ts";
@@ -18,7 +18,7 @@ import {
   PermissionsSchema,
 } from "./kernel/mod.ts";
 import { describeZodError } from "./kernel/tools.ts";
-import { BUILD_KIND, mainModuleUrl, selfCommand } from "./build_layout.ts";
+import { denoCacheDir, programPaths, selfCommand } from "./build_layout.ts";
 import { spawnConfined } from "./sandbox/bwrap.ts";
 import { locateExtension } from "./sandbox/extension_folder.ts";
 import { type BroadKind, UNCONFINED_SETTING } from "./sandbox/mod.ts";
@@ -229,12 +229,11 @@ function stubManifest(folder: string): ExtensionManifest {
  */
 async function readManifest(folder: string, unconfined: boolean): Promise<unknown> {
   const program = programPaths();
-  const denoDir = Deno.env.get("DENO_DIR");
+  const denoDir = denoCacheDir();
   const flags = ["--cached-only", "--no-prompt", `--allow-read=${[folder, ...program].join(",")}`];
   const self = selfCommand(["read-manifest", folder], flags);
   const env: Record<string, string> = { PATH: "/usr/bin:/bin", NO_COLOR: "1", HOME: "/nonexistent" };
   if (denoDir) env.DENO_DIR = denoDir;
-  else if (Deno.env.get("HOME")) env.DENO_DIR = join(Deno.env.get("HOME")!, ".cache", "deno");
   let stdout: ReadableStream<Uint8Array>;
   let status: Promise<Deno.CommandStatus>;
   let stop: () => void;
@@ -291,13 +290,4 @@ async function readLimited(stream: ReadableStream<Uint8Array>): Promise<string> 
     chunks.push(chunk);
   }
   return new TextDecoder().decode(await new Blob(chunks as BlobPart[]).bytes());
-}
-
-/** What the reader process must read to run the program (the source tree's src/, deno.json and lock file). */
-function programPaths(): string[] {
-  if (BUILD_KIND === "compiled") return [];
-  const main = fileURLToPath(mainModuleUrl());
-  if (BUILD_KIND === "bundle") return [dirname(main)];
-  const root = dirname(dirname(main));
-  return [dirname(main), join(root, "deno.json"), join(root, "deno.lock")];
 }

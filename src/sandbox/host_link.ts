@@ -10,9 +10,8 @@
 //   its own commands with bwrap).
 // The environment is scrubbed to what the manifest's env grant lists plus what Deno needs; the V8 heap is
 // capped and the process exits when its resident memory passes a limit.
-import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BUILD_KIND, mainModuleUrl, selfCommand } from "../build_layout.ts";
+import { denoCacheDir, programPaths, selfCommand } from "../build_layout.ts";
 import { BWRAP, bwrapArgs, type ConfinedView } from "./bwrap.ts";
 import { encodeFrame, FrameWriter, MAX_FRAME_BYTES, readFrames } from "./frames.ts";
 import { type BootMessage, describeError, type HostMessage } from "./protocol.ts";
@@ -235,24 +234,6 @@ function granted(grant: boolean | "inherit" | readonly unknown[] | undefined): b
 /** The paths of a read or write grant given as a list (the worker permissions hold absolute paths only). */
 function paths(grant: Deno.PermissionOptionsObject["read"]): string[] {
   return Array.isArray(grant) ? grant.map((p) => p instanceof URL ? fileURLToPath(p) : p) : [];
-}
-
-/** What the host process must read to run the program: its source (or bundle), config and lock file. */
-function programPaths(): string[] {
-  if (BUILD_KIND === "compiled") return []; // the executable itself, bound as Deno.execPath()
-  const main = fileURLToPath(mainModuleUrl());
-  if (BUILD_KIND === "bundle") return [dirname(main)];
-  const root = dirname(dirname(main));
-  return [dirname(main), join(root, "deno.json"), join(root, "deno.lock")];
-}
-
-function denoCacheDir(): string | undefined {
-  if (BUILD_KIND === "compiled") return undefined;
-  const env = (name: string) => Deno.env.get(name) || undefined;
-  const dir = env("DENO_DIR") ??
-    (env("XDG_CACHE_HOME") ? join(env("XDG_CACHE_HOME")!, "deno") : undefined) ??
-    (env("HOME") ? join(env("HOME")!, ".cache", "deno") : undefined);
-  return dir;
 }
 
 function hostEnv(spec: HostSpec, denoDir: string | undefined): Record<string, string> {
