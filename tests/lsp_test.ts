@@ -1,7 +1,7 @@
 // The lsp extension against a real typescript-language-server (fetched from npm into Deno's cache by the
 // daemon on first use), through the daemon: diagnostics appended to edit_file's result, definition and
-// references on a fixture project, hostile paths, a crashed server restarted, and no server process left once
-// the daemon is gone (SIGTERM, then SIGKILL). One daemon and one server per scenario, to keep it bounded.
+// references on a fixture project, hostile paths, a crashed server restarted, an idle one stopped, and no
+// server process left once the daemon is gone (SIGTERM, then SIGKILL). One daemon and one server per scenario, to keep it bounded.
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { type FakeProvider, text, toolCall } from "./fake_provider.ts";
@@ -149,6 +149,8 @@ Deno.test("lsp: diagnostics after edit_file, definition, references, hostile pat
     await t.step(
       "definition, references, hover, symbols, diagnostics; hostile arguments are tool errors",
       async () => {
+        // A link in the project to the daemon's env file (a protected path).
+        await Deno.symlink(daemon.envFile, `${dir}/secret.ts`);
         const results = await callTools(daemon, fake, conv, dir, [
           ["d1", "lsp", { operation: "definition", path: "main.ts", line: 3, character: 23 }],
           ["r1", "lsp", { operation: "references", path: "math.ts", line: 1, character: 17 }],
@@ -165,6 +167,7 @@ Deno.test("lsp: diagnostics after edit_file, definition, references, hostile pat
           ["x4", "lsp", { operation: "hover", path: "main.ts", line: 999, character: 1 }],
           ["x5", "lsp", { operation: "hover", path: "tsconfig.json", line: 1, character: 1 }],
           ["x6", "lsp", { operation: "definition", path: "main.ts", line: 0, character: -4 }],
+          ["x7", "lsp", { operation: "diagnostics", path: "secret.ts" }],
         ]);
         const ok = (id: string, pattern: RegExp) => {
           const r = results.get(id)!;
@@ -190,6 +193,7 @@ Deno.test("lsp: diagnostics after edit_file, definition, references, hostile pat
         err("x4", /past its end/);
         err("x5", /no language server handles tsconfig\.json/);
         err("x6", /invalid arguments/);
+        err("x7", /protected|outside|refused/i);
       },
     );
 
@@ -257,9 +261,9 @@ Deno.test("lsp: diagnostics after edit_file, definition, references, hostile pat
   }
 });
 
-Deno.test("lsp: no server process outlives a daemon killed with SIGKILL", async () => {
+Deno.test("lsp: an idle server is stopped; no server process outlives a daemon killed with SIGKILL", async () => {
   const dir = await project();
-  const { fake, daemon } = await startDaemonWithFake("sk-lsp-test-0002");
+  const { fake, daemon } = await startDaemonWithFake("sk-lsp-test-0002", { DISPATCH_LSP_IDLE_MS: "3000" });
   try {
     // Setting the cwd and asking for the status starts the server (as the reference does).
     const put = await daemon.fetch("/conversations/lsp-conv-2/cwd", {
@@ -267,7 +271,15 @@ Deno.test("lsp: no server process outlives a daemon killed with SIGKILL", async 
       body: JSON.stringify({ cwd: dir }),
     });
     assertEquals(put.status, 200);
-    const { pid } = await waitStatus(daemon, "lsp-conv-2", (s) => s.state === "connected");
+    const first = await waitStatus(daemon, "lsp-conv-2", (s) => s.state === "connected");
+    const firstPids = (await tree(first.pid!)).map((p) => p.pid);
+    // Unused, it is stopped with every process of its sandbox; the next status read starts it again.
+    assertEquals(await waitAllGone(firstPids, 30_000), []);
+    const { pid } = await waitStatus(
+      daemon,
+      "lsp-conv-2",
+      (s) => s.state === "connected" && s.pid !== first.pid,
+    );
     const pids = (await tree(pid!)).map((p) => p.pid);
     assert(pids.length >= 3, "bwrap, the wrapper and the server");
     await daemon.kill();

@@ -142,6 +142,7 @@ export class LspManager {
       slot.client = client;
       slot.state = "connected";
       slot.startedAt = Date.now();
+      this.#touch(slot); // idle counts from now: a slow start is not idle time
       this.opts.log.info("language server started", {
         server: slot.spec.id,
         root: slot.root,
