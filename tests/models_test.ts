@@ -2,7 +2,7 @@
 // WebSocket chat.error) unless their provider's list could not be read, the default reasoning effort reaching
 // the provider, and titles from the first message.
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
-import { startFakeProvider, text } from "./fake_provider.ts";
+import { httpError, startFakeProvider, text } from "./fake_provider.ts";
 import { extensionEntries } from "../src/extensions.ts";
 import { loadConfig } from "../src/config.ts";
 import { readNdjson, startDaemon, startDaemonWithFake } from "./daemon.ts";
@@ -91,6 +91,36 @@ Deno.test("catalog: context windows, unknown models refused, effort default, tit
       assertEquals(titles["title-draft"], "Fix the login bug");
       assertEquals(titles["title-set"], "Chosen");
       assertEquals(titles["effort-1"], "no effort chosen");
+    });
+
+    await t.step("a provider refusing the effort gets the request again without it, once", async () => {
+      fake.script(
+        [httpError(400, "Unrecognized request argument supplied: reasoning_effort")],
+        [text("fine without")],
+        [text("still fine")],
+      );
+      const before = fake.chatRequests.length;
+      const { body } = await json("POST", "/chat", {
+        message: "think hard",
+        conversationId: "refuses-effort",
+      });
+      assertEquals(
+        body.filter((e: { type: string }) => e.type === "text-delta").map((e: { delta: string }) => e.delta)
+          .join(""),
+        "fine without",
+      );
+      assertEquals(body.filter((e: { type: string }) => e.type === "error"), []);
+      const [first, second] = fake.chatRequests.slice(before);
+      assertEquals(first.body.reasoning_effort, "high");
+      assertEquals("reasoning_effort" in second.body, false);
+      assertMatch(
+        daemon.logs(),
+        /the provider refused the reasoning effort; the request goes again without it/,
+      );
+      // The model is known to refuse it now: one request, without it.
+      await json("POST", "/chat", { message: "again", conversationId: "refuses-effort" });
+      assertEquals(fake.chatRequests.length, before + 3);
+      assertEquals("reasoning_effort" in fake.chatRequests.at(-1)!.body, false);
     });
   } finally {
     await daemon.stop();

@@ -1,5 +1,13 @@
 // The model catalog: providers registered per credential name, models named `<credential>/<model>`.
-import type { Clock, Logger, ModelInfo, Provider } from "../../src/kernel/mod.ts";
+import {
+  type Clock,
+  type Logger,
+  type ModelInfo,
+  type ModelRequest,
+  type ModelStreamPart,
+  type Provider,
+  ProviderError,
+} from "../../src/kernel/mod.ts";
 import {
   type CatalogListing,
   DEFAULT_CONTEXT_WINDOW,
@@ -69,7 +77,7 @@ export function createModelCatalog(opts: CatalogOptions = {}): ModelCatalog {
         throw new Error(`credential name "${credential}" must be letters, digits, "_", "." or "-" (no "/")`);
       }
       if (entries.has(credential)) throw new Error(`credential "${credential}" already has a provider`);
-      const entry: Entry = { provider };
+      const entry: Entry = { provider: withEffortFallback(credential, provider, opts.log) };
       entries.set(credential, entry);
       return () => {
         if (entries.get(credential) === entry) entries.delete(credential);
@@ -181,6 +189,49 @@ export function createModelCatalog(opts: CatalogOptions = {}): ModelCatalog {
     },
   };
   return catalog;
+}
+
+/** A provider's refusal of the reasoning-effort parameter (a 4xx naming it). */
+const EFFORT_REFUSED = /reasoning[_ .-]?effort|\beffort\b/i;
+
+/**
+ * A model whose provider refuses the reasoning-effort parameter gets the request again without it, once, and
+ * from then on without it (said in the log once per model).
+ */
+function withEffortFallback(credential: string, provider: Provider, log?: Logger): Provider {
+  const refusing = new Set<string>();
+  const without = ({ reasoningEffort: _, ...rest }: ModelRequest): ModelRequest => rest;
+  return {
+    id: provider.id,
+    listModels: (signal) => provider.listModels(signal),
+    async *stream(request, signal): AsyncIterable<ModelStreamPart> {
+      if (request.reasoningEffort === undefined || refusing.has(request.model)) {
+        yield* provider.stream(without(request), signal);
+        return;
+      }
+      let yielded = false;
+      try {
+        for await (const part of provider.stream(request, signal)) {
+          yielded = true;
+          yield part;
+        }
+        return;
+      } catch (error) {
+        const refused = !yielded && error instanceof ProviderError && error.status !== undefined &&
+          error.status >= 400 && error.status < 500 && error.status !== 429 &&
+          EFFORT_REFUSED.test(error.message);
+        if (!refused) throw error;
+        refusing.add(request.model);
+        log?.warn("the provider refused the reasoning effort; the request goes again without it", {
+          credential,
+          model: request.model,
+          reasoningEffort: request.reasoningEffort,
+          error: error.message,
+        });
+      }
+      yield* provider.stream(without(request), signal);
+    },
+  };
 }
 
 /** The credential part of a resolved name. */

@@ -34,11 +34,20 @@ Deno.test("catalog: resolve splits at the first slash; bare ids go to the defaul
   catalog.registerProvider("umans", umans);
 
   const a = catalog.resolve("opencode/deepseek-v4-flash");
-  assertEquals([a.name, a.provider, a.model], ["opencode/deepseek-v4-flash", opencode, "deepseek-v4-flash"]);
+  // Providers are wrapped (the reasoning-effort fallback): the same provider id, not the same object.
+  assertEquals([a.name, a.provider.id, a.model], [
+    "opencode/deepseek-v4-flash",
+    opencode.id,
+    "deepseek-v4-flash",
+  ]);
   const b = catalog.resolve("umans/org/model-x");
-  assertEquals([b.name, b.provider, b.model], ["umans/org/model-x", umans, "org/model-x"]);
+  assertEquals([b.name, b.provider.id, b.model], ["umans/org/model-x", umans.id, "org/model-x"]);
   const c = catalog.resolve("deepseek-v4-flash");
-  assertEquals([c.name, c.provider, c.model], ["opencode/deepseek-v4-flash", opencode, "deepseek-v4-flash"]);
+  assertEquals([c.name, c.provider.id, c.model], [
+    "opencode/deepseek-v4-flash",
+    opencode.id,
+    "deepseek-v4-flash",
+  ]);
   const d = catalog.resolve("  opencode/m  ");
   assertEquals(d.name, "opencode/m");
 });
