@@ -145,6 +145,7 @@ Deno.test("catalog: a provider whose list fails has its models tried as named, a
     assertEquals(models.unavailable.map((u: { credential: string }) => u.credential), ["opencode"]);
     assert(models.unavailable[0].error.length > 0);
     assertMatch(daemon.logs(), /the model list could not be read; the model is tried as named/);
+    assertMatch(daemon.logs(), /a provider.s model list could not be read; its models are tried as named/);
   } finally {
     await daemon.stop();
     await fake.close();

@@ -124,6 +124,12 @@ export function createModelCatalog(opts: CatalogOptions = {}): ModelCatalog {
       for (const r of results) {
         if ("error" in r) {
           listing.unavailable.push({ credential: r.credential, error: r.error ?? "unknown error" });
+          if (!signal?.aborted) {
+            opts.log?.warn("a provider's model list could not be read; its models are tried as named", {
+              credential: r.credential,
+              error: r.error,
+            });
+          }
           continue;
         }
         for (const m of r.models) {

@@ -133,7 +133,7 @@ export interface BeforeTurnPlan {
 }
 export const BeforeTurnHook = defineKey<BeforeTurnPlan>("session.before-turn");
 
-/** A conversation's history was compacted into a new conversation (emitted by whoever compacts). */
+/** A conversation's history was compacted into a new conversation (the compaction extension's fork). */
 export const ConversationCompacted = defineKey<
   { conversationId: string; newConversationId: string; messagesSummarized: number; messagesKept: number }
 >("conversation.compacted");
