@@ -21,6 +21,7 @@ import { describeZodError } from "./kernel/tools.ts";
 import { denoCacheDir, programPaths, selfCommand } from "./build_layout.ts";
 import { spawnConfined } from "./sandbox/bwrap.ts";
 import { locateExtension } from "./sandbox/extension_folder.ts";
+import { modelWritableRoot } from "./sdk/roots.ts";
 import { type BroadKind, UNCONFINED_SETTING } from "./sandbox/mod.ts";
 import { sandboxed } from "./extensions.ts";
 
@@ -53,8 +54,12 @@ export type ExternalConfig = z.infer<typeof ExternalConfigSchema>;
 const MAX_MANIFEST_BYTES = 256 * 1024;
 const READ_TIMEOUT_MS = 15_000;
 
-export async function readExternalConfig(path: string | undefined): Promise<ExternalConfig> {
+export async function readExternalConfig(
+  path: string | undefined,
+  settings?: Readonly<Record<string, string>>,
+): Promise<ExternalConfig> {
   if (!path) return ExternalConfigSchema.parse({});
+  await refuseModelWritable(EXTENSIONS_CONFIG_SETTING, path, settings);
   let text: string;
   try {
     text = await Deno.readTextFile(path);
@@ -74,10 +79,29 @@ export async function readExternalConfig(path: string | undefined): Promise<Exte
   return parsed.data;
 }
 
+/** Refuses a path the model could write (inside a workspace root): it would grant itself, or run its code. */
+async function refuseModelWritable(
+  setting: string,
+  path: string,
+  settings: Readonly<Record<string, string>> | undefined,
+): Promise<void> {
+  const root = settings && await modelWritableRoot(path, settings);
+  if (root) {
+    throw new ConfigError(
+      `${setting}: ${path} is inside the workspace root ${root}, where the model can write; keep it outside ` +
+        "the workspace roots",
+    );
+  }
+}
+
 /** Each extension folder under the configured folders, in order. */
-export async function discoverFolders(setting: string | undefined): Promise<string[]> {
+export async function discoverFolders(
+  setting: string | undefined,
+  settings?: Readonly<Record<string, string>>,
+): Promise<string[]> {
   const out: string[] = [];
   for (const dir of (setting ?? "").split(":").filter(Boolean).map((d) => resolve(d))) {
+    await refuseModelWritable(EXTENSIONS_DIR_SETTING, dir, settings);
     if (await isFile(join(dir, "manifest.ts"))) {
       out.push(dir);
       continue;
@@ -159,9 +183,9 @@ export async function externalEntries(
   reserved: ReadonlySet<string>,
   log?: Logger,
 ): Promise<ExtensionEntry[]> {
-  const folders = await discoverFolders(config.secrets[EXTENSIONS_DIR_SETTING]);
+  const folders = await discoverFolders(config.secrets[EXTENSIONS_DIR_SETTING], config.public);
   if (folders.length === 0) return [];
-  const external = await readExternalConfig(config.secrets[EXTENSIONS_CONFIG_SETTING]);
+  const external = await readExternalConfig(config.secrets[EXTENSIONS_CONFIG_SETTING], config.public);
   const unconfined = ["1", "true"].includes(config.secrets[UNCONFINED_SETTING] ?? "");
   const checks = await Promise.all(folders.map((f) => checkManifest(f, unconfined)));
   const seen = new Set(reserved);

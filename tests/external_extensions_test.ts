@@ -11,6 +11,9 @@ import { type Frame, WsClient, wsUrl } from "./ws_client.ts";
 import { beyondGrant, discoverFolders } from "../src/extensions_external.ts";
 
 const FIXTURES = fileURLToPath(new URL("./fixtures/external", import.meta.url));
+/** The daemons' workspace root: tests/daemon.ts's default (/tmp) would hold the config files written here. */
+const ROOTS = Deno.makeTempDirSync({ prefix: "dispatch-roots-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(ROOTS, { recursive: true }));
 
 const BROKEN: Record<string, RegExp> = {
   "net-asker": /asks for more than granted: net: example\.com:443/,
@@ -34,6 +37,7 @@ Deno.test("external extensions: granted ones run sandboxed, the rest are disable
   const { fake, daemon } = await startDaemonWithFake("sk-test-key-123456", {
     DISPATCH_EXTENSIONS_DIR: FIXTURES,
     DISPATCH_EXTENSIONS_CONFIG: grants,
+    DISPATCH_WORKSPACE_ROOTS: ROOTS,
   });
   let ws: WsClient | undefined;
   try {
@@ -165,7 +169,11 @@ Deno.test("a grants file that is not valid stops the daemon with a one-line mess
     ) {
       await Deno.writeTextFile(grants, text as string);
       const error = await startDaemon({
-        env: { DISPATCH_EXTENSIONS_DIR: FIXTURES, DISPATCH_EXTENSIONS_CONFIG: grants },
+        env: {
+          DISPATCH_EXTENSIONS_DIR: FIXTURES,
+          DISPATCH_EXTENSIONS_CONFIG: grants,
+          DISPATCH_WORKSPACE_ROOTS: ROOTS,
+        },
       }).then(async (d) => (await d.stop(), undefined), (e: Error) => e);
       assert(error, "the daemon did not start");
       assertMatch(error.message, /dispatch: DISPATCH_EXTENSIONS_CONFIG: /);
@@ -173,5 +181,34 @@ Deno.test("a grants file that is not valid stops the daemon with a one-line mess
     }
   } finally {
     await Deno.remove(grants);
+  }
+});
+
+Deno.test("extensions and grants the model could write (inside a workspace root) are refused", async () => {
+  const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "dispatch-root-" }));
+  try {
+    const grants = join(root, "grants.json");
+    await Deno.writeTextFile(
+      grants,
+      JSON.stringify({ extensions: { greeter: { permissions: { net: true } } } }),
+    );
+    const error = await startDaemon({
+      env: {
+        DISPATCH_WORKSPACE_ROOTS: root,
+        DISPATCH_EXTENSIONS_DIR: FIXTURES,
+        DISPATCH_EXTENSIONS_CONFIG: grants,
+      },
+    }).then(async (d) => (await d.stop(), undefined), (e: Error) => e);
+    assert(error, "the daemon did not start");
+    assertMatch(error.message, /DISPATCH_EXTENSIONS_CONFIG: .*grants\.json is inside the workspace root/);
+
+    await Deno.mkdir(join(root, "ext"));
+    const dirError = await startDaemon({
+      env: { DISPATCH_WORKSPACE_ROOTS: root, DISPATCH_EXTENSIONS_DIR: join(root, "ext") },
+    }).then(async (d) => (await d.stop(), undefined), (e: Error) => e);
+    assert(dirError, "the daemon did not start");
+    assertMatch(dirError.message, /DISPATCH_EXTENSIONS_DIR: .*ext is inside the workspace root/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });

@@ -2,6 +2,7 @@
 // confined by bubblewrap, one over streamable HTTP. Their tools are called end to end through POST /chat with
 // the fake provider; a server that crashes is restarted, one that hangs is timed out, and the stdio server sees
 // only the environment the config gives it and not the daemon's env file.
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { type Daemon, readNdjson, startDaemonWithFake } from "./daemon.ts";
@@ -10,6 +11,9 @@ import { waitProcesses } from "./process.ts";
 
 const SERVER = fileURLToPath(new URL("./fixtures/mcp/server.ts", import.meta.url));
 const DENO = Deno.execPath();
+/** The daemons' workspace root: tests/daemon.ts's default (/tmp) would hold the config files written here. */
+const ROOTS = Deno.makeTempDirSync({ prefix: "dispatch-roots-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(ROOTS, { recursive: true }));
 
 async function startHttpServer(): Promise<{ url: string; child: Deno.ChildProcess }> {
   const child = new Deno.Command(DENO, {
@@ -77,7 +81,7 @@ Deno.test("MCP servers over stdio (confined) and streamable HTTP, through POST /
           command: DENO,
           args: ["run", "--allow-env", "--allow-read", SERVER],
           env: { MCP_FIXTURE: "1", ...(denoDir ? { DENO_DIR: denoDir } : {}) },
-          timeoutMs: 1500,
+          timeoutMs: 3000,
         },
         web: { url: http.url },
       },
@@ -85,6 +89,7 @@ Deno.test("MCP servers over stdio (confined) and streamable HTTP, through POST /
   );
   const { fake, daemon: d } = await startDaemonWithFake("sk-test-key-123456", {
     DISPATCH_MCP_CONFIG: config,
+    DISPATCH_WORKSPACE_ROOTS: ROOTS,
     DISPATCH_LOG_LEVEL: "info",
   });
   try {
@@ -126,7 +131,7 @@ Deno.test("MCP servers over stdio (confined) and streamable HTTP, through POST /
 
     const hung = await callThroughTurn(d, fake, "mcp__fx__hang", {});
     assertEquals(hung.isError, true);
-    assertMatch(hung.content, /did not answer within 1500 ms/);
+    assertMatch(hung.content, /did not answer within 3000 ms/);
 
     const crashed = await callThroughTurn(d, fake, "mcp__fx__crash", {});
     assertEquals(crashed.isError, true);
@@ -147,7 +152,7 @@ Deno.test("MCP servers over stdio (confined) and streamable HTTP, through POST /
     await Deno.remove(config);
   }
   // The stdio server (and its bwrap) ended with the daemon.
-  assert(await waitProcesses(SERVER, (pids) => pids.length === 0), "no MCP server process is left");
+  assert(await waitProcesses(SERVER, (pids) => pids.length === 0, 10_000), "no MCP server process is left");
 });
 
 Deno.test("MCP: a server that cannot start is listed with its error; a bad config disables mcp-client alone", async () => {
@@ -156,7 +161,10 @@ Deno.test("MCP: a server that cannot start is listed with its error; a bad confi
     config,
     JSON.stringify({ mcpServers: { gone: { command: "/nonexistent/server" } } }),
   );
-  const { fake, daemon } = await startDaemonWithFake("sk-test-key-123456", { DISPATCH_MCP_CONFIG: config });
+  const { fake, daemon } = await startDaemonWithFake("sk-test-key-123456", {
+    DISPATCH_MCP_CONFIG: config,
+    DISPATCH_WORKSPACE_ROOTS: ROOTS,
+  });
   try {
     fake.script([text("hello")]);
     await readNdjson(
@@ -178,9 +186,26 @@ Deno.test("MCP: a server that cannot start is listed with its error; a bad confi
     await daemon.stop();
   }
 
+  // A config the model could write (inside a workspace root) is refused.
+  const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "dispatch-root-" }));
+  const inRoot = join(root, "mcp.json");
+  await Deno.writeTextFile(inRoot, JSON.stringify({ mcpServers: {} }));
+  const third = await startDaemonWithFake("sk-test-key-123456", {
+    DISPATCH_MCP_CONFIG: inRoot,
+    DISPATCH_WORKSPACE_ROOTS: root,
+  });
+  try {
+    assertMatch(third.daemon.logs(), /DISPATCH_MCP_CONFIG .*mcp\.json is inside the workspace root/);
+  } finally {
+    await third.daemon.stop();
+    await third.fake.close();
+    await Deno.remove(root, { recursive: true });
+  }
+
   await Deno.writeTextFile(config, JSON.stringify({ mcpServers: { "bad name!": { command: "x" } } }));
   const second = await startDaemonWithFake("sk-test-key-123456", {
     DISPATCH_MCP_CONFIG: config,
+    DISPATCH_WORKSPACE_ROOTS: ROOTS,
     DISPATCH_BASE_URL: fake.baseUrl,
   });
   try {

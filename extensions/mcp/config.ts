@@ -2,6 +2,7 @@
 // names (never from a project folder the model can write: a known command-injection route in other agents).
 import { z } from "zod";
 import { describeZodError } from "../../src/kernel/mod.ts";
+import { modelWritableRoot } from "../../src/sdk/roots.ts";
 
 const Name = z.string().regex(
   /^[a-zA-Z0-9_-]{1,32}$/,
@@ -36,8 +37,21 @@ export type McpConfig = z.infer<typeof McpConfigSchema>;
 
 export const isStdio = (s: ServerConfig): s is StdioServerConfig => "command" in s;
 
-/** The parsed file; throws a one-line Error naming the problem. */
-export async function readMcpConfig(path: string): Promise<McpConfig> {
+/**
+ * The parsed file; throws a one-line Error naming the problem. `config` (the extension's) names the workspace
+ * roots: a file the model could write there is refused.
+ */
+export async function readMcpConfig(
+  path: string,
+  config: Readonly<Record<string, string>>,
+): Promise<McpConfig> {
+  const root = await modelWritableRoot(path, config);
+  if (root) {
+    throw new Error(
+      `DISPATCH_MCP_CONFIG ${path} is inside the workspace root ${root}, where the model can write: ` +
+        "keep it outside the workspace roots (or in the data directory)",
+    );
+  }
   let json: unknown;
   try {
     json = JSON.parse(await Deno.readTextFile(path));

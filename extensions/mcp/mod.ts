@@ -42,7 +42,7 @@ export function createMcpClient(options: McpClientOptions): ExtensionModule {
           })),
       });
       if (!options.configPath) return;
-      const config = await readMcpConfig(options.configPath);
+      const config = await readMcpConfig(options.configPath, ctx.config);
       const protectedPaths = parseProtectedPaths(ctx.config);
       const confine = !options.unconfined;
       const probe = confine && Object.values(config.mcpServers).some(isStdio)

@@ -75,3 +75,26 @@ export function directoryChecker(
     return real;
   };
 }
+
+/**
+ * The workspace root `path` lies in, when the model could write it there (outside every protected path):
+ * configuration that runs code (MCP servers, extensions and their grants) must not be read from such a place.
+ * Both sides are compared by their real paths; a path that does not exist is not inside anything.
+ */
+export async function modelWritableRoot(
+  path: string,
+  config: Readonly<Record<string, string>>,
+): Promise<string | undefined> {
+  const real = async (p: string) => await Deno.realPath(p).catch(() => undefined);
+  const target = await real(path);
+  if (!target) return undefined;
+  for (const p of parseProtectedPaths(config)) {
+    const guarded = await real(p);
+    if (guarded && isInside(target, guarded)) return undefined;
+  }
+  for (const root of workspaceRoots(config)) {
+    const r = await real(root);
+    if (r && isInside(target, r)) return root;
+  }
+  return undefined;
+}
