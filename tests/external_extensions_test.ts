@@ -9,6 +9,7 @@ import { readNdjson, runCliProcess, startDaemon, startDaemonWithFake } from "./d
 import { text, toolCall } from "./fake_provider.ts";
 import { type Frame, WsClient, wsUrl } from "./ws_client.ts";
 import { beyondGrant, discoverFolders } from "../src/extensions_external.ts";
+import { ExtensionHost, KERNEL_ABI } from "../src/kernel/mod.ts";
 
 const FIXTURES = fileURLToPath(new URL("./fixtures/external", import.meta.url));
 /** The daemons' workspace root: tests/daemon.ts's default (/tmp) would hold the config files written here. */
@@ -211,4 +212,18 @@ Deno.test("extensions and grants the model could write (inside a workspace root)
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("the host refuses a manifest written for another kernel ABI, and only that extension", async () => {
+  const host = new ExtensionHost({ sink: { write() {} } });
+  const entry = (id: string, abi?: number) => ({
+    manifest: { ...(abi ? { abi } : {}), id, version: "1", description: id },
+    activate: () => {},
+  });
+  await host.boot([entry("old", 2), entry("current", KERNEL_ABI), entry("unnamed")]);
+  const states = Object.fromEntries(host.list().map((s) => [s.id, s]));
+  assertEquals(states.old.status, "failed");
+  assertMatch(states.old.error!, /written for kernel ABI 2; this kernel's is 1/);
+  assertEquals([states.current.status, states.unnamed.status], ["active", "active"]);
+  await host.shutdown();
 });

@@ -179,7 +179,7 @@ export type ToolDeclaration = z.infer<typeof ToolDeclarationSchema>;
 
 /**
  * The version of this ABI (the contracts in this file and the bus's). A manifest may name the one it was written
- * for; external extensions must name it, and one naming another is refused.
+ * for: the host refuses one naming another, and external extensions must name it.
  */
 export const KERNEL_ABI = 1;
 

@@ -10,7 +10,7 @@ import type {
   LogSink,
   ManifestInput,
 } from "./contracts.ts";
-import { ManifestSchema } from "./contracts.ts";
+import { KERNEL_ABI, ManifestSchema } from "./contracts.ts";
 import { EventBus, HookBus, ServiceRegistry } from "./bus.ts";
 import { describeZodError, ToolRegistry } from "./tools.ts";
 import { errorMessage } from "./run_turn.ts";
@@ -86,6 +86,12 @@ export class ExtensionHost {
       }
       if (valid.has(parsed.data.id)) {
         throw new BootError(`extension id "${parsed.data.id}" is declared twice`);
+      }
+      if (parsed.data.abi !== undefined && parsed.data.abi !== KERNEL_ABI) {
+        const why = `written for kernel ABI ${parsed.data.abi}; this kernel's is ${KERNEL_ABI}`;
+        if (parsed.data.core) throw new BootError(`core extension ${parsed.data.id}: ${why}`);
+        this.#fail(parsed.data.id, parsed.data, !!entry.sandboxed, why);
+        continue;
       }
       valid.set(parsed.data.id, { manifest: parsed.data, entry });
     }
