@@ -144,13 +144,7 @@ export class SessionOrchestrator implements Orchestrator {
         return this.#attach(await known.started);
       }
     }
-    if (this.#draining) {
-      throw new DispatchError(
-        "unavailable",
-        "shutting_down",
-        "the daemon is shutting down; send again once it is back",
-      );
-    }
+    if (this.#draining) throw shuttingDown();
     this.#checkStorage();
     const conversationId = req.conversationId ?? this.#newId();
     this.#reserve(conversationId);
@@ -200,6 +194,8 @@ export class SessionOrchestrator implements Orchestrator {
     const fork = existing && !forked
       ? await this.#beforeTurn(conversationId, resolved.name, req.message)
       : "";
+    // A drain that began while this turn was being set up: it does not start (drain waits for running turns only).
+    if (this.#draining) throw shuttingDown();
     if (this.#cancelled.delete(conversationId)) {
       throw conflict("stopped", `the turn in conversation ${conversationId} was stopped before it started`);
     }
@@ -561,6 +557,13 @@ export class SessionOrchestrator implements Orchestrator {
 }
 
 /** A conversation's title when none was set: the first line of its first message, spaces collapsed. */
+const shuttingDown = () =>
+  new DispatchError(
+    "unavailable",
+    "shutting_down",
+    "the daemon is shutting down; send again once it is back",
+  );
+
 function titleFrom(message: string): string {
   const line = message.trim().split("\n")[0].replace(/\s+/g, " ").trim();
   return line.length > 60 ? `${line.slice(0, 57)}...` : line;
