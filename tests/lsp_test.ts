@@ -7,6 +7,7 @@ import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { type FakeProvider, text, toolCall } from "./fake_provider.ts";
 import { type Daemon, readNdjson, startDaemonWithFake } from "./daemon.ts";
 import { alive } from "./process.ts";
+import { WsClient } from "./ws_client.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/lsp/", import.meta.url));
 
@@ -144,6 +145,22 @@ Deno.test("lsp: diagnostics after edit_file, definition, references, hostile pat
       assertEquals(server.root, dir);
       assert(server.extensions.includes(".ts"));
       assert(typeof server.pid === "number");
+    });
+
+    await t.step("the lsp surface shows it", async () => {
+      const ws = await WsClient.connect(`${daemon.url.replace(/^http/, "ws")}/surface`);
+      try {
+        const entry = (ws.frames[0].catalog as { id: string; scope?: string }[]).find((e) => e.id === "lsp");
+        assertEquals(entry?.scope, "global");
+        ws.send({ type: "subscribe", surfaceId: "lsp" });
+        const reply = await ws.waitFor((f) =>
+          f.type === "surface" && (f.spec as { id: string }).id === "lsp"
+        );
+        const fields = (reply.spec as { fields: { kind: string; label: string; value: string }[] }).fields;
+        assert(fields.some((f) => f.kind === "stat" && f.label.includes(dir) && /^connected/.test(f.value)));
+      } finally {
+        await ws.close();
+      }
     });
 
     await t.step(

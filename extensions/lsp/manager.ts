@@ -17,6 +17,8 @@ export interface ManagerOptions {
   readOnly: string[];
   /** Masked in every server's view. */
   masked: string[];
+  /** Set when servers cannot be confined here: every start fails with it (fail closed). */
+  refusal?: string;
   /** Called whenever a server's state changes (for the surface). */
   onChange(): void;
   log: {
@@ -48,6 +50,7 @@ export class LspManager {
   /** The running client for `spec` in `root`, started when needed. Throws when it cannot start. */
   async client(spec: ServerSpec, root: string): Promise<LspClient> {
     if (this.#closed) throw new Error("the daemon is stopping");
+    if (this.opts.refusal) throw new Error(this.opts.refusal);
     const slot = this.#slot(spec, root);
     this.#touch(slot);
     if (slot.client) return slot.client;

@@ -52,11 +52,12 @@ export function createLsp(options: LspOptions) {
     async activate(ctx: ExtensionContext): Promise<Deactivate> {
       const defaults = defaultServers(options.servers);
       const protectedPaths = parseProtectedPaths(ctx.config);
+      // Fail closed: servers only ever run confined. Without bubblewrap the tool answers why, and edits get no note.
       const probe = await probeBwrap();
-      if (!probe.ok) {
-        // Fail closed: servers only ever run confined.
-        throw new Error(`language servers run only under bubblewrap, which cannot run here: ${probe.reason}`);
-      }
+      const refusal = probe.ok
+        ? undefined
+        : `language servers run only under bubblewrap (Debian package bubblewrap), which cannot run here: ${probe.reason}`;
+      if (refusal) ctx.log.warn(refusal);
       const registry = ctx.services.get(SurfaceRegistryKey);
       let pending = false;
       const manager: LspManager = new LspManager({
@@ -65,6 +66,7 @@ export function createLsp(options: LspOptions) {
         maxBackoffMs: 60_000,
         stableMs: 60_000,
         readOnly: workspaceRoots(ctx.config),
+        ...(refusal ? { refusal } : {}),
         masked: protectedPaths,
         log: ctx.log,
         onChange: () => {
@@ -93,7 +95,7 @@ export function createLsp(options: LspOptions) {
         async execute(input, tctx) {
           const result = await tool.execute(input, tctx);
           const path = (input as { path?: unknown }).path;
-          if (result.isError || !tctx.cwd || typeof path !== "string") return result;
+          if (refusal || result.isError || !tctx.cwd || typeof path !== "string") return result;
           const note = await lsp.afterEdit(tctx.cwd, path, options.diagnosticsMs, tctx.signal).catch(() =>
             ""
           );
