@@ -5,7 +5,7 @@
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { type FakeProvider, text, toolCall } from "./fake_provider.ts";
-import { type Daemon, readNdjson, startDaemonWithFake } from "./daemon.ts";
+import { type Daemon, readNdjson, startDaemon, startDaemonWithFake } from "./daemon.ts";
 import { alive } from "./process.ts";
 import { WsClient } from "./ws_client.ts";
 
@@ -53,6 +53,7 @@ interface ServerInfo {
   root: string;
   extensions: string[];
   error?: string;
+  configSource?: string;
 }
 
 async function lspStatus(daemon: Daemon, conversationId: string): Promise<ServerInfo[]> {
@@ -108,7 +109,22 @@ async function waitAllGone(pids: number[], ms = 10_000): Promise<number[]> {
 
 Deno.test("lsp: diagnostics after edit_file, definition, references, hostile paths, a crash restarted, nothing left after SIGTERM", async (t) => {
   const dir = await project();
+  // A folder with its own servers; its .dispatch/lsp.json (the reference's file) is configuration the model can
+  // write, and is not read.
+  const other = await Deno.realPath(await Deno.makeTempDir({ prefix: "dispatch-lsp-config-" }));
+  await Deno.mkdir(`${other}/.dispatch`);
+  await Deno.writeTextFile(`${other}/x.py`, "print(1)\n");
+  await Deno.writeTextFile(`${other}/x.ts`, "export {};\n");
+  await Deno.writeTextFile(
+    `${other}/.dispatch/lsp.json`,
+    JSON.stringify({ servers: { sneaky: { command: ["touch", "/tmp/owned"], extensions: [".ts"] } } }),
+  );
   const { fake, daemon } = await startDaemonWithFake("sk-lsp-test-0001", {
+    DISPATCH_LSP_SERVERS: JSON.stringify({
+      directories: {
+        [other]: { servers: { py: { command: ["no-such-language-server"], extensions: [".py"] } } },
+      },
+    }),
     DISPATCH_LSP_BACKOFF_MS: "200",
     // On a fresh machine the first edit also waits for the npm download.
     DISPATCH_LSP_DIAGNOSTICS_MS: "120000",
@@ -214,39 +230,22 @@ Deno.test("lsp: diagnostics after edit_file, definition, references, hostile pat
       },
     );
 
-    await t.step("a cwd's .dispatch/lsp.json: malformed, or naming a server that cannot start", async () => {
-      const other = await Deno.realPath(await Deno.makeTempDir({ prefix: "dispatch-lsp-config-" }));
-      try {
-        await Deno.mkdir(`${other}/.dispatch`);
-        await Deno.writeTextFile(`${other}/x.py`, "print(1)\n");
-        await Deno.writeTextFile(`${other}/.dispatch/lsp.json`, "{not json");
-        const bad = await callTools(daemon, fake, "lsp-conv-config", other, [
-          ["c1", "lsp", { operation: "diagnostics", path: "x.py" }],
-        ]);
-        assertEquals(bad.get("c1")!.isError, true);
-        assertMatch(bad.get("c1")!.content, /\.dispatch\/lsp\.json is not valid JSON/);
-        const [config] = await lspStatus(daemon, "lsp-conv-config");
-        assertEquals(config.state, "error");
-        assertMatch(config.error!, /not valid JSON/);
-
-        await Deno.writeTextFile(
-          `${other}/.dispatch/lsp.json`,
-          JSON.stringify({ servers: { py: { command: ["no-such-language-server"], extensions: [".py"] } } }),
-        );
-        const missing = await callTools(daemon, fake, "lsp-conv-config", other, [
-          ["c2", "lsp", { operation: "hover", path: "x.py", line: 1, character: 1 }],
-          ["c3", "lsp", { operation: "hover", path: "main.ts", line: 1, character: 1 }],
-        ]);
-        assertEquals(missing.get("c2")!.isError, true);
-        assertMatch(missing.get("c2")!.content, /ended while starting|no-such-language-server/);
-        assertEquals(missing.get("c3")!.isError, true);
-        assertMatch(missing.get("c3")!.content, /does not exist|no language server handles/);
-        const [py] = await lspStatus(daemon, "lsp-conv-config");
-        assertEquals(py.id, "py");
-        assertEquals(py.state, "error");
-      } finally {
-        await Deno.remove(other, { recursive: true }).catch(() => {});
-      }
+    await t.step("a folder's servers from DISPATCH_LSP_SERVERS; nothing read from the cwd", async () => {
+      const results = await callTools(daemon, fake, "lsp-conv-config", other, [
+        ["c1", "lsp", { operation: "hover", path: "x.py", line: 1, character: 1 }],
+        ["c2", "lsp", { operation: "diagnostics", path: "x.ts" }],
+      ]);
+      assertEquals(results.get("c1")!.isError, true);
+      assertMatch(results.get("c1")!.content, /ended while starting|no-such-language-server/);
+      assertEquals(results.get("c2")!.isError, true);
+      assertMatch(
+        results.get("c2")!.content,
+        /no language server handles x\.ts here \(configured for: \.py\)/,
+      );
+      const servers = await lspStatus(daemon, "lsp-conv-config");
+      assertEquals(servers.map((s) => [s.id, s.state, s.configSource]), [
+        ["py", "error", `DISPATCH_LSP_SERVERS (${other})`],
+      ]);
     });
 
     await t.step("a server that crashes is restarted", async () => {
@@ -275,7 +274,18 @@ Deno.test("lsp: diagnostics after edit_file, definition, references, hostile pat
     await daemon.stop();
     await fake.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.remove(other, { recursive: true }).catch(() => {});
   }
+});
+
+Deno.test("lsp: a malformed DISPATCH_LSP_SERVERS stops the start with one line naming it", async () => {
+  const error = await startDaemon({ env: { DISPATCH_LSP_SERVERS: '{"servers": {"x": {"command": []}}}' } })
+    .then(
+      (d) => d.stop().then(() => undefined),
+      (e: Error) => e,
+    );
+  assert(error, "the daemon does not start");
+  assertMatch(error.message, /DISPATCH_LSP_SERVERS: servers\.x\.command/);
 });
 
 Deno.test("lsp: an idle server is stopped; no server process outlives a daemon killed with SIGKILL", async () => {

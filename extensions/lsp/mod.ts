@@ -13,13 +13,13 @@ import { type SurfaceField, SurfaceRegistryKey } from "../surface-registry/api.t
 import { LspServiceKey } from "./api.ts";
 import { LspManager } from "./manager.ts";
 import { Lsp } from "./service.ts";
-import { defaultServers, SERVERS_SETTING } from "./servers.ts";
+import { SERVERS_SETTING, serverTable } from "./servers.ts";
 import { lspTool } from "./tool.ts";
 
 export { manifest } from "./manifest.ts";
 
 export interface LspOptions {
-  /** DISPATCH_LSP_SERVERS: the daemon-wide server list (JSON, see servers.ts); unset: TypeScript built in. */
+  /** DISPATCH_LSP_SERVERS: the servers, for every directory or per folder (JSON, see servers.ts); unset: TypeScript. */
   servers?: string;
   /** DISPATCH_LSP_IDLE_MS: a server unused this long is stopped. */
   idleMs: number;
@@ -48,9 +48,10 @@ export function lspOptionsFromEnv(env: Record<string, string | undefined>): LspO
 }
 
 export function createLsp(options: LspOptions) {
+  // A malformed setting stops the start with one line naming it, like every other setting.
+  const table = serverTable(options.servers);
   return {
     async activate(ctx: ExtensionContext): Promise<Deactivate> {
-      const defaults = defaultServers(options.servers);
       const protectedPaths = parseProtectedPaths(ctx.config);
       // Fail closed: servers only ever run confined. Without bubblewrap the tool answers why, and edits get no note.
       const probe = await probeBwrap();
@@ -78,7 +79,7 @@ export function createLsp(options: LspOptions) {
           });
         },
       });
-      const lsp = new Lsp(manager, defaults, protectedPaths);
+      const lsp = new Lsp(manager, table, protectedPaths);
       ctx.services.provide(LspServiceKey, lsp);
       ctx.tools.register(lspTool(lsp, options.diagnosticsMs));
       registry?.contribute({

@@ -1,10 +1,15 @@
 // Which language server handles which files. Built in: TypeScript and JavaScript through
-// typescript-language-server. An operator replaces that list with DISPATCH_LSP_SERVERS, and a working directory
-// with its own `.dispatch/lsp.json` (the reference's file), both of the shape
+// typescript-language-server. The operator replaces that list, for every working directory or for the ones
+// below a folder, with DISPATCH_LSP_SERVERS:
 //   {"servers": {"<id>": {"command": ["prog", "arg"], "extensions": [".py"], "name"?: "...",
-//                         "initialization"?: {...}}}}
-// The first source that names any server wins, whole. Every server runs confined (client.ts), whoever named it.
+//                         "initialization"?: {...}}},
+//    "directories": {"/abs/folder": {"servers": {...}}}}
+// A working directory gets the servers of the deepest listed folder holding it, else `servers`, else the
+// built-in list. Nothing is read from the working directory itself: a command there would be configuration the
+// model can write (the reference's `.dispatch/lsp.json` is not read). Every server runs confined (client.ts).
+import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import { isInside } from "../../src/sdk/roots.ts";
 import { TYPESCRIPT_SERVER } from "./typescript.ts";
 
 export interface ServerSpec {
@@ -28,33 +33,53 @@ export interface PreparedCommand {
 }
 
 export const SERVERS_SETTING = "DISPATCH_LSP_SERVERS";
-export const CWD_CONFIG_FILE = ".dispatch/lsp.json";
-const MAX_CONFIG_BYTES = 64 * 1024;
 
 const ServerConfigSchema = z.object({
   command: z.array(z.string().min(1).max(4096)).min(1).max(64),
   extensions: z.array(z.string().regex(/^\.[A-Za-z0-9_+-]{1,20}$/)).min(1).max(50),
   name: z.string().min(1).max(100).optional(),
   initialization: z.record(z.string(), z.unknown()).optional(),
-});
-export const ServersConfigSchema = z.object({
-  servers: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), ServerConfigSchema),
-});
+}).strict();
+const ServersSchema = z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), ServerConfigSchema);
+export const LspSettingSchema = z.object({
+  servers: ServersSchema.optional(),
+  directories: z.record(
+    z.string().refine(isAbsolute, "must be an absolute path"),
+    z.object({ servers: ServersSchema }).strict(),
+  )
+    .optional(),
+}).strict();
 
-/** The servers of a config text; throws an Error naming `source` when it does not fit. */
-export function parseServers(text: string, source: string): ServerSpec[] {
+/** Which servers each working directory gets. */
+export interface ServerTable {
+  /** The servers of a working directory (its real path). */
+  for(root: string): ServerSpec[];
+}
+
+/** The operator's setting (unset: the built-in list everywhere). Throws an Error naming it when malformed. */
+export function serverTable(setting: string | undefined): ServerTable {
+  if (!setting?.trim()) return { for: () => [TYPESCRIPT_SERVER] };
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = JSON.parse(setting);
   } catch (error) {
-    throw new Error(`${source} is not valid JSON: ${(error as Error).message}`);
+    throw new Error(`${SERVERS_SETTING} is not valid JSON: ${(error as Error).message}`);
   }
-  const parsed = ServersConfigSchema.safeParse(raw);
+  const parsed = LspSettingSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new Error(`${source}: ${issue.path.join(".") || "value"}: ${issue.message}`);
+    throw new Error(`${SERVERS_SETTING}: ${issue.path.join(".") || "value"}: ${issue.message}`);
   }
-  return Object.entries(parsed.data.servers).map(([id, s]) => ({
+  const fallback = parsed.data.servers ? specs(parsed.data.servers, SERVERS_SETTING) : [TYPESCRIPT_SERVER];
+  const folders = Object.entries(parsed.data.directories ?? {}).map(([folder, d]) => ({
+    folder: resolve(folder),
+    servers: specs(d.servers, `${SERVERS_SETTING} (${folder})`),
+  })).sort((a, b) => b.folder.length - a.folder.length);
+  return { for: (root) => folders.find((f) => isInside(root, f.folder))?.servers ?? fallback };
+}
+
+function specs(servers: z.infer<typeof ServersSchema>, source: string): ServerSpec[] {
+  return Object.entries(servers).map(([id, s]) => ({
     id,
     name: s.name ?? id,
     command: s.command,
@@ -62,27 +87,6 @@ export function parseServers(text: string, source: string): ServerSpec[] {
     ...(s.initialization ? { initializationOptions: s.initialization } : {}),
     configSource: source,
   }));
-}
-
-/** The daemon-wide list: the operator's setting, else the built-in one. Throws on a malformed setting. */
-export function defaultServers(setting: string | undefined): ServerSpec[] {
-  if (setting?.trim()) return parseServers(setting, SERVERS_SETTING);
-  return [TYPESCRIPT_SERVER];
-}
-
-/**
- * The servers for a working directory: its `.dispatch/lsp.json` when it has one, else `fallback`. `readConfig`
- * reads the file through the workspace's containment (a protected or outside path reads as absent).
- */
-export async function serversFor(
-  readConfig: () => Promise<string | undefined>,
-  fallback: ServerSpec[],
-): Promise<ServerSpec[]> {
-  const text = await readConfig();
-  if (text === undefined) return fallback;
-  if (text.length > MAX_CONFIG_BYTES) throw new Error(`${CWD_CONFIG_FILE} is over ${MAX_CONFIG_BYTES} bytes`);
-  const servers = parseServers(text, CWD_CONFIG_FILE);
-  return servers.length > 0 ? servers : fallback;
 }
 
 /** The first server handling files named like `path`. */

@@ -9,7 +9,7 @@ import { isInside } from "../../src/sdk/roots.ts";
 import type { LspServerInfo, LspService } from "./api.ts";
 import type { LspClient } from "./client.ts";
 import type { LspManager } from "./manager.ts";
-import { CWD_CONFIG_FILE, serverForFile, serversFor, type ServerSpec } from "./servers.ts";
+import { serverForFile, type ServerSpec, type ServerTable } from "./servers.ts";
 import { formatDiagnostics, type Namer } from "./format.ts";
 
 export interface OpenedFile {
@@ -23,7 +23,7 @@ export interface OpenedFile {
 export class Lsp implements LspService {
   constructor(
     private readonly manager: LspManager,
-    private readonly defaults: ServerSpec[],
+    private readonly table: ServerTable,
     private readonly protectedPaths: string[],
   ) {}
 
@@ -32,7 +32,7 @@ export class Lsp implements LspService {
     let specs: ServerSpec[];
     try {
       ws = await Workspace.open(cwd, this.protectedPaths);
-      specs = await this.servers(ws);
+      specs = this.servers(ws);
     } catch (error) {
       return [{
         id: "config",
@@ -51,18 +51,9 @@ export class Lsp implements LspService {
     return this.manager.info(specs, ws.root);
   }
 
-  /** The servers of a working directory (its `.dispatch/lsp.json`, else the daemon's list). */
-  async servers(ws: Workspace): Promise<ServerSpec[]> {
-    return await serversFor(async () => {
-      let target;
-      try {
-        target = await ws.resolve(CWD_CONFIG_FILE);
-      } catch {
-        return undefined; // outside the cwd through a link, or a protected path (the data dir): not a config
-      }
-      if (!target.info?.isFile) return undefined;
-      return decode(await ws.readFile(target, 64 * 1024), target.display);
-    }, this.defaults);
+  /** The servers of a working directory (the operator's table, by its real path). */
+  servers(ws: Workspace): ServerSpec[] {
+    return this.table.for(ws.root);
   }
 
   /** A file the model names, checked and read; fails (ToolFailure) with a reason it can act on. */
@@ -74,7 +65,7 @@ export class Lsp implements LspService {
     if (target.info.size > MAX_TEXT_FILE_BYTES) {
       fail(`${target.display} is too large for the language server`);
     }
-    const specs = await this.servers(ws);
+    const specs = this.servers(ws);
     const spec = serverForFile(specs, target.path);
     if (!spec) {
       const handled = [...new Set(specs.flatMap((s) => s.extensions))].join(" ");
