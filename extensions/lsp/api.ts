@@ -13,7 +13,7 @@ export interface LspServerInfo {
   extensions: string[];
   state: LspServerState;
   error?: string;
-  /** Where the server's definition came from: "built-in", "DISPATCH_LSP_SERVERS" or ".dispatch/lsp.json". */
+  /** Where the server's definition came from: "built-in", or DISPATCH_LSP_SERVERS (with the folder). */
   configSource?: string;
   /** bwrap's pid while the server runs. */
   pid?: number;
