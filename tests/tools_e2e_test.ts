@@ -19,14 +19,14 @@ async function workspace() {
 
 Deno.test("every tool works through POST /chat, and every bad argument is a readable tool error", async () => {
   const dir = await workspace();
-  const fake = await startFakeProvider();
+  const fake = await startFakeProvider({ models: [{ id: "m" }] });
   const daemon = await startDaemon({
     cwd: dir,
     dataDir: `${dir}/.dispatch`,
     env: {
       DISPATCH_API_KEY: "sk-e2e-key-0000",
       DISPATCH_BASE_URL: fake.baseUrl,
-      DISPATCH_MODEL: "m",
+      DISPATCH_MODEL: "fake-model",
       DISPATCH_ENV_FILE: `${dir}/.env`, // the workspace's .env is the daemon's env file: a protected path
     },
   });

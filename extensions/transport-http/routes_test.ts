@@ -24,7 +24,7 @@ import { HttpServerKey } from "./api.ts";
 import { pathRegex } from "./server.ts";
 
 async function boot() {
-  const fake = await startFakeProvider();
+  const fake = await startFakeProvider({ models: [{ id: "m" }] });
   const dataDir = await Deno.makeTempDir({ prefix: "dispatch-http-inproc-" });
   const logs: LogRecord[] = [];
   const host = new ExtensionHost({
@@ -38,7 +38,7 @@ async function boot() {
       ...createAuthApiKey({
         DISPATCH_API_KEY: "sk-inproc",
         DISPATCH_BASE_URL: fake.baseUrl,
-        DISPATCH_MODEL: "m",
+        DISPATCH_MODEL: "fake-model",
       }),
     },
     { manifest: credentialManifest, activate: credentialStore.activate },
