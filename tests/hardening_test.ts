@@ -16,9 +16,13 @@ async function rawGet(base: string, path: string, host: string): Promise<{ statu
 }
 
 async function setup() {
-  const fake = await startFakeProvider({ models: [{ id: "m" }] });
+  const fake = await startFakeProvider();
   const daemon = await startDaemon({
-    env: { DISPATCH_API_KEY: "sk-hardening-0000", DISPATCH_BASE_URL: fake.baseUrl, DISPATCH_MODEL: "fake-model" },
+    env: {
+      DISPATCH_API_KEY: "sk-hardening-0000",
+      DISPATCH_BASE_URL: fake.baseUrl,
+      DISPATCH_MODEL: "fake-model",
+    },
   });
   return { fake, daemon };
 }
@@ -93,7 +97,11 @@ Deno.test("SIGTERM during a tool stops the turn first: it is stored as aborted, 
     assertEquals(fake.chatRequests.length, 1, "no model call after the shutdown began");
 
     const again = await startDaemon({
-      env: { DISPATCH_API_KEY: "sk-hardening-0000", DISPATCH_BASE_URL: fake.baseUrl, DISPATCH_MODEL: "fake-model" },
+      env: {
+        DISPATCH_API_KEY: "sk-hardening-0000",
+        DISPATCH_BASE_URL: fake.baseUrl,
+        DISPATCH_MODEL: "fake-model",
+      },
       dataDir: daemon.dataDir,
     });
     try {

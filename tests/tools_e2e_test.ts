@@ -19,7 +19,7 @@ async function workspace() {
 
 Deno.test("every tool works through POST /chat, and every bad argument is a readable tool error", async () => {
   const dir = await workspace();
-  const fake = await startFakeProvider({ models: [{ id: "m" }] });
+  const fake = await startFakeProvider();
   const daemon = await startDaemon({
     cwd: dir,
     dataDir: `${dir}/.dispatch`,

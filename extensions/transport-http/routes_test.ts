@@ -24,7 +24,7 @@ import { HttpServerKey } from "./api.ts";
 import { pathRegex } from "./server.ts";
 
 async function boot() {
-  const fake = await startFakeProvider({ models: [{ id: "m" }] });
+  const fake = await startFakeProvider();
   const dataDir = await Deno.makeTempDir({ prefix: "dispatch-http-inproc-" });
   const logs: LogRecord[] = [];
   const host = new ExtensionHost({

@@ -154,7 +154,12 @@ function maskForms(paths: readonly string[] | undefined): string[] {
   const out = new Set<string>();
   for (const path of paths ?? []) {
     if (!isAbsolute(path)) throw new Error(`confined view: "${path}" is not an absolute path`);
-    const given = resolve(path);
+  }
+  const givenPaths = (paths ?? []).map((p) => resolve(p));
+  for (const given of givenPaths) {
+    // Inside another protected folder (the journal in the data directory): hidden with it, and in a view
+    // where that folder is already masked it cannot even be examined.
+    if (givenPaths.some((other) => other !== given && isInside(given, other))) continue;
     const real = realPath(given, "strict");
     if (!real) continue;
     out.add(real);
