@@ -7,14 +7,21 @@ const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
 export function stderrSink(level: LogLevel, secrets: string[]): LogSink {
   const encoder = new TextEncoder();
-  const masks = secrets.filter((s) => s.length >= 8);
+  const mask = secretMasker(secrets);
   return {
     write(record: LogRecord) {
       if (RANK[record.level] < RANK[level]) return;
-      let line = JSON.stringify(record);
-      for (const secret of masks) line = line.replaceAll(secret, "[redacted]");
-      Deno.stderr.writeSync(encoder.encode(line + "\n"));
+      Deno.stderr.writeSync(encoder.encode(mask(JSON.stringify(record)) + "\n"));
     },
+  };
+}
+
+/** Replaces every known secret value (8 characters or more) in a line: the log's and the journal's masking. */
+export function secretMasker(secrets: string[]): (line: string) => string {
+  const masks = secrets.filter((s) => s.length >= 8);
+  return (line) => {
+    for (const secret of masks) line = line.replaceAll(secret, "[redacted]");
+    return line;
   };
 }
 

@@ -10,7 +10,7 @@ if (import.meta.main) {
     await runManifestReader(Deno.args[1] ?? "");
   } else if (command === "collector") {
     const { runCollector } = await import("../extensions/observability-collector/main.ts");
-    Deno.exit(await runCollector());
+    Deno.exit(await runCollector(Deno.args.slice(1)));
   } else if (command === "serve") {
     const { serve } = await import("./serve.ts");
     const { ConfigError } = await import("./config.ts");

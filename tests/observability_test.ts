@@ -3,11 +3,12 @@
 // supervised collector and `dispatch trace` for a real turn with a tool call, and the journal's protection.
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { startFakeProvider, text, toolCall, usage } from "./fake_provider.ts";
-import { readNdjson, runCliProcess, startDaemon } from "./daemon.ts";
+import { isolation, readNdjson, runCliProcess, startDaemon } from "./daemon.ts";
 import { Journal, journalFiles } from "../extensions/journal-sink/mod.ts";
 import { collectOnce } from "../extensions/observability-collector/mod.ts";
 import { openTraceStore } from "../extensions/trace-store/mod.ts";
 import { loadConfig } from "../src/config.ts";
+import { waitGone } from "./process.ts";
 
 const SECRET = "sk-observability-secret-0001";
 
@@ -132,9 +133,17 @@ Deno.test("the journal dir is a protected path wherever protected paths are hand
   assertEquals(dev.journalDir, "/srv/data/journal");
 });
 
+/** The pid of the collector the daemon says it started last. */
+function collectorPid(logs: string): number {
+  const started = logs.split("\n").filter((l) => l.includes('"collector started"')).map((l) => JSON.parse(l))
+    .filter((r) => r.ext === "observability-collector" && typeof r.pid === "number");
+  return started.at(-1)?.pid ?? 0;
+}
+
 /** Polls `dispatch trace --json` until it lists `count` turns (the collector runs at its own pace). */
 async function tracedTurns(env: Record<string, string>, cwd: string, count: number) {
-  for (let i = 0; i < 200; i++) {
+  const until = Date.now() + 30_000;
+  while (Date.now() < until) {
     const r = await runCliProcess(["trace", "--json"], env, cwd);
     if (r.code === 0) {
       const turns = JSON.parse(r.stdout) as { turnId: string }[];
@@ -201,7 +210,7 @@ Deno.test("a real turn with a tool call: journaled, collected by the supervised 
     assert(!journal.includes(SECRET), "the API key reached the journal");
 
     // The collector killed: the daemon keeps serving and starts another, which goes on without duplicates.
-    const pid = Number(daemon.logs().match(/"msg":"collector started"[^\n]*"pid":(\d+)/)![1]);
+    const pid = collectorPid(daemon.logs());
     Deno.kill(pid, "SIGKILL");
     assertEquals((await daemon.fetch("/health")).status, 200);
     fake.script([text("second"), usage({ promptTokens: 5, completionTokens: 1 })]);
@@ -302,4 +311,155 @@ Deno.test("dispatch collector exports the journal's spans over OTLP/HTTP to a co
   }[];
   const turn = spans.find((s) => s.name === "turn turn")!;
   assertEquals(spans.find((s) => s.name === "tool run_shell")!.parentSpanId, turn.spanId);
+});
+
+const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
+
+/** `dispatch collector` as a subprocess over `dir`'s data and journal, in a scrubbed environment. */
+async function spawnCollector(dir: string) {
+  const { env } = await isolation();
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, "collector"],
+    env: { ...env, DISPATCH_DATA_DIR: `${dir}/data`, DISPATCH_JOURNAL_DIR: `${dir}/journal` },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+}
+
+const deadline = (ms: number) => {
+  const until = Date.now() + ms;
+  return () => {
+    if (Date.now() > until) throw new Error(`not done within ${ms} ms`);
+  };
+};
+
+Deno.test("dispatch collector killed (SIGKILL) at seeded points and restarted stores every record exactly once", async () => {
+  const dir = await tempDir();
+  await Deno.writeTextFile(`${dir}/env`, "");
+  const journal = new Journal(`${dir}/journal`, { maxFileBytes: 64 * 1024, maxFiles: 1000 });
+  const ids: string[] = [];
+  for (let i = 0; i < 6000; i++) {
+    const id = journal.nextId();
+    ids.push(id);
+    journal.write({ id, ...logRecord(i, "z".repeat(i % 1000)) });
+  }
+  journal.close();
+  const final = journalFiles(`${dir}/journal`).at(-1)!;
+  const end = final.seq * 1e9 + (await Deno.stat(`${dir}/journal/${final.name}`)).size;
+  const position = () => {
+    try {
+      const store = openTraceStore(`${dir}/data`);
+      try {
+        const p = store.position();
+        return p.fileSeq * 1e9 + p.offset;
+      } finally {
+        store.db.close();
+      }
+    } catch {
+      return 0; // not created yet, or busy
+    }
+  };
+  let seed = 11;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  let kills = 0;
+  for (let round = 0; round < 6; round++) {
+    const before = position();
+    const child = await spawnCollector(dir);
+    const bounded = deadline(20_000);
+    // Killed once it has committed something past where it started (or has exited), after a seeded few
+    // more milliseconds, so kills land at different points of its reading and writing.
+    while (position() === before && before < end) {
+      bounded();
+      if (
+        !(await Promise.race([
+          child.status.then(() => false),
+          new Promise((r) => setTimeout(() => r(true), 5)),
+        ]))
+      ) break;
+    }
+    await new Promise((r) => setTimeout(r, Math.floor(rand() * 40)));
+    try {
+      child.kill("SIGKILL");
+      kills++;
+    } catch { /* it had finished */ }
+    await child.status;
+    await child.stderr.cancel();
+  }
+  assert(kills >= 3, `only ${kills} kills landed`);
+  const last = await spawnCollector(dir);
+  const bounded = deadline(30_000);
+  while (position() < end) {
+    bounded();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  // Its drain on SIGTERM, once it listens for it (it says so when it starts).
+  const reader = last.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let said = "";
+  while (!said.includes("collector started")) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    said += value;
+  }
+  last.kill("SIGTERM");
+  while (!(await reader.read()).done) { /* the rest of its log */ }
+  assertEquals((await last.status).code, 0, said);
+  const store = openTraceStore(`${dir}/data`);
+  const stored = store.db.prepare("SELECT id FROM logs").all().map((r) => String(r.id));
+  store.db.close();
+  assertEquals(stored.length, ids.length);
+  assertEquals(new Set(stored), new Set(ids));
+});
+
+Deno.test("a daemon killed outright leaves no collector behind", async () => {
+  const daemon = await startDaemon();
+  const pid = collectorPid(daemon.logs());
+  assert(pid > 0, daemon.logs());
+  await daemon.kill();
+  assert(await waitGone(pid, 5000), "the collector outlived its daemon");
+});
+
+Deno.test("bad journal, OTLP and trace settings are one-line errors", async () => {
+  const serve = async (env: Record<string, string>) => {
+    const r = await runCliProcess(["serve"], { BACKEND_PORT: "0", ...env });
+    assertEquals(r.code, 1, r.stderr);
+    return r.stderr.trim();
+  };
+  assertMatch(
+    await serve({ DISPATCH_JOURNAL_MAX_BYTES: "lots" }),
+    /^dispatch: DISPATCH_JOURNAL_MAX_BYTES must be a whole number/,
+  );
+  assertMatch(
+    await serve({ DISPATCH_JOURNAL_MAX_FILES: "1" }),
+    /^dispatch: DISPATCH_JOURNAL_MAX_FILES must be .* at least 2/,
+  );
+  assertMatch(
+    await serve({ DISPATCH_OTLP_ENDPOINT: "ftp://collector" }),
+    /^dispatch: DISPATCH_OTLP_ENDPOINT must be an http\(s\) URL/,
+  );
+
+  const dir = await tempDir();
+  const env = { DISPATCH_DATA_DIR: `${dir}/data` };
+  const trace = async (...args: string[]) => {
+    const r = await runCliProcess(["trace", ...args], env);
+    return { code: r.code, err: r.stderr.trim(), out: r.stdout };
+  };
+  assertEquals(await trace(), {
+    code: 1,
+    err: `dispatch: no trace store in ${dir}/data (the collector has not run yet)`,
+    out: "",
+  });
+  const store = openTraceStore(`${dir}/data`);
+  store.db.close();
+  assertEquals((await trace()).out, "no turns traced yet\n");
+  assertMatch(
+    (await trace("--limit", "0")).err,
+    /^dispatch: --limit must be a whole number from 1 to 10000, got "0"$/,
+  );
+  assertMatch((await trace("--nope")).err, /^dispatch: Unknown option '--nope'/);
+  assertMatch((await trace("a", "b")).err, /^dispatch: unexpected argument "b"/);
+  assertMatch((await trace("no-such-turn")).err, /^dispatch: no turn "no-such-turn" in the trace store$/);
+  assertMatch((await trace("exchange", "x")).err, /^dispatch: no provider call "x"/);
+  assertMatch((await trace("--help")).out, /dispatch trace exchange SPAN-ID/);
 });

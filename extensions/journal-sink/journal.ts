@@ -3,6 +3,7 @@
 // count. Writing never throws: a full disk or a vanished directory drops the record, counts it, and the next
 // write tries again (at most once a second), so the daemon keeps serving.
 import { join } from "node:path";
+import { secretMasker } from "../../src/log.ts";
 
 /** The journal's files, in order: journal-<seq>.ndjson, seq zero-padded so names sort as numbers do. */
 export const JOURNAL_FILE = /^journal-(\d{12})\.ndjson$/;
@@ -33,15 +34,6 @@ export function journalFiles(dir: string): { seq: number; name: string }[] {
   return files.sort((a, b) => a.seq - b.seq);
 }
 
-/** Replaces every known secret value (8 characters or more) in `text`. */
-export function masker(secrets: string[]): (text: string) => string {
-  const masks = secrets.filter((s) => s.length >= 8);
-  return (text) => {
-    for (const secret of masks) text = text.replaceAll(secret, "[redacted]");
-    return text;
-  };
-}
-
 export class Journal {
   readonly #encoder = new TextEncoder();
   readonly #maxFileBytes: number;
@@ -59,7 +51,7 @@ export class Journal {
   constructor(readonly dir: string, opts: JournalOptions = {}) {
     this.#maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.#maxFiles = opts.maxFiles ?? DEFAULT_MAX_FILES;
-    this.#mask = masker(opts.secrets ?? []);
+    this.#mask = secretMasker(opts.secrets ?? []);
   }
 
   /** Records dropped because they could not be written. */

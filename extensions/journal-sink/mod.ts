@@ -7,7 +7,7 @@ import type { Journal } from "./journal.ts";
 import { SpanBuilder } from "./spans.ts";
 
 export { manifest } from "./manifest.ts";
-export { Journal, journalFileName, journalFiles, masker } from "./journal.ts";
+export { Journal, journalFileName, journalFiles } from "./journal.ts";
 export { journalSink, teeSink } from "./sink.ts";
 export type { JournalRecord, LogEntry, SpanRecord } from "./records.ts";
 export { parseRecord } from "./records.ts";

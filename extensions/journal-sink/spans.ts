@@ -1,7 +1,7 @@
 // A turn's spans, from what the turn loop already says: the `turn.prepare-step` hook (a step begins, and the
 // request its provider call is made from) and the stored events (deltas, tool calls and results, usage, step
 // completion, done). Ids are derived from the turn's, so a span journaled twice is one span.
-import type { ModelMessage, ToolHandle, Usage } from "../../src/kernel/mod.ts";
+import type { StepPlan, Usage } from "../../src/kernel/mod.ts";
 import type { AgentEvent } from "../../src/contract/events.ts";
 import type { SpanRecord } from "./records.ts";
 
@@ -17,6 +17,9 @@ interface Step {
   toolCalls: { toolCallId: string; toolName: string; input: unknown }[];
   usage?: Usage;
   timing: Record<string, number>;
+  retries: number;
+  /** Set once its provider span is written (a completed call, or a failed one). */
+  providerWritten: boolean;
   written: boolean;
 }
 
@@ -40,14 +43,7 @@ export class SpanBuilder {
   constructor(private readonly now: () => number, private readonly emit: (span: SpanRecord) => void) {}
 
   /** A step is about to call its provider with this plan (the hooks' final say). */
-  stepStarting(plan: {
-    conversationId: string;
-    turnId: string;
-    step: number;
-    model: string;
-    messages: ModelMessage[];
-    tools: ToolHandle[];
-  }): void {
+  stepStarting(plan: StepPlan): void {
     const turn = this.#turn(plan.conversationId, plan.turnId);
     const now = this.now();
     turn.model ??= plan.model;
@@ -61,6 +57,8 @@ export class SpanBuilder {
       reasoning: "",
       toolCalls: [],
       timing: {},
+      retries: 0,
+      providerWritten: false,
       written: false,
     });
   }
@@ -97,7 +95,17 @@ export class SpanBuilder {
           for (const k of ["ttftMs", "decodeMs", "genTotalMs"] as const) {
             if (typeof event[k] === "number") step.timing[k] = event[k];
           }
-          this.#providerSpan(turn, step);
+          this.#providerSpan(turn, step, "ok");
+        }
+        break;
+      case "provider-retry":
+        if (step) step.retries++;
+        break;
+      case "error":
+        // A model call that failed never completes its step: its span ends here, with the error.
+        if (step && !step.providerWritten) {
+          step.providerEnd = now;
+          this.#providerSpan(turn, step, "error", event.message);
         }
         break;
       case "tool-result": {
@@ -171,7 +179,8 @@ export class SpanBuilder {
     return fresh;
   }
 
-  #providerSpan(turn: Turn, step: Step): void {
+  #providerSpan(turn: Turn, step: Step, status: string, error?: string): void {
+    step.providerWritten = true;
     const end = step.providerEnd ?? this.now();
     this.emit({
       id: `${stepSpanId(turn.turnId, step.n)}/provider`,
@@ -183,12 +192,17 @@ export class SpanBuilder {
       start: step.start,
       end,
       durationMs: end - step.start,
-      status: "ok",
+      status,
       conversationId: turn.conversationId,
       turnId: turn.turnId,
       ...(turn.model ? { model: turn.model } : {}),
       ...(step.usage ? { usage: step.usage } : {}),
-      attrs: { ...step.timing, toolCalls: step.toolCalls.length },
+      attrs: {
+        ...step.timing,
+        toolCalls: step.toolCalls.length,
+        ...(step.retries ? { retries: step.retries } : {}),
+        ...(error ? { error: error.slice(0, 2000) } : {}),
+      },
       request: step.request,
       response: {
         text: step.text,

@@ -16,7 +16,7 @@ export interface PassResult {
   spans: JournalRecord[];
 }
 
-const BATCH_BYTES = 1024 * 1024;
+const BATCH_BYTES = 256 * 1024;
 const NEWLINE = 0x0a;
 
 /** Reads everything complete in the journal after the store's position into the store. */

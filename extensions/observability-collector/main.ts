@@ -1,10 +1,13 @@
 // `dispatch collector`: the out-of-process collector the daemon supervises. It follows the journal into the
 // trace store, prunes the store by age and size, optionally exports spans over OTLP/HTTP, and on SIGTERM
-// reads what is left (drains) before it exits.
+// reads what is left (drains) before it exits. `--supervised` (how the daemon starts it) also stops it when
+// its standard input ends: the daemon holds the other end, so a daemon that dies, even by SIGKILL, leaves no
+// collector behind.
 import { loadConfig } from "../../src/config.ts";
 import { DEFAULT_RETENTION, openTraceStore, type Retention } from "../trace-store/mod.ts";
 import { collectOnce } from "./collector.ts";
-import { otlpExporterFromEnv } from "./otlp.ts";
+import { otlpExporter } from "./otlp.ts";
+import { journalSettings } from "../journal-sink/settings.ts";
 
 const POLL_MS = 200;
 const PRUNE_EVERY_MS = 10 * 60_000;
@@ -27,18 +30,23 @@ export function retentionFromEnv(env: Record<string, string | undefined>): Reten
   };
 }
 
-export async function runCollector(): Promise<number> {
+export async function runCollector(args: string[]): Promise<number> {
   const config = loadConfig();
   const retention = retentionFromEnv(config.secrets);
+  const { otlpEndpoint } = journalSettings(config.secrets);
   const store = openTraceStore(config.dataDir);
-  const exporter = otlpExporterFromEnv(config.secrets);
+  const exporter = otlpEndpoint ? otlpExporter(otlpEndpoint) : undefined;
   let stopping = false;
   let wake: (() => void) | undefined;
-  for (const name of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(name, () => {
-      stopping = true;
-      wake?.();
-    });
+  const stop = () => {
+    stopping = true;
+    wake?.();
+  };
+  for (const name of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(name, stop);
+  if (args.includes("--supervised")) {
+    (async () => {
+      for await (const _ of Deno.stdin.readable) { /* the daemon never writes; the end is what counts */ }
+    })().catch(() => {}).finally(stop);
   }
   log("info", "collector started", { journalDir: config.journalDir, pid: Deno.pid });
   let prunedAt = 0;

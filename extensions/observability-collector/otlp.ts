@@ -1,6 +1,6 @@
 // The optional OpenTelemetry export: the journal's spans, as the collector reads them, sent over OTLP/HTTP
-// with the OpenTelemetry SDK's exporter (DISPATCH_OTLP_ENDPOINT, e.g. http://127.0.0.1:4318/v1/traces; off
-// when unset). Span and trace ids are derived from the journal's, so a parent exported later still links.
+// with the OpenTelemetry SDK's exporter (DISPATCH_OTLP_ENDPOINT; off when unset). Span and trace ids are
+// derived from the journal's, so a parent exported later still links.
 import { createHash } from "node:crypto";
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
@@ -53,12 +53,8 @@ function toOtel(r: SpanRecord, resource: ReadableSpan["resource"]): ReadableSpan
   };
 }
 
-export function otlpExporterFromEnv(env: Record<string, string | undefined>): SpanExporterLike | undefined {
-  const url = env.DISPATCH_OTLP_ENDPOINT?.trim();
-  if (!url) return undefined;
-  if (!/^https?:\/\//.test(url)) {
-    throw new Error(`DISPATCH_OTLP_ENDPOINT must be an http(s) URL, got "${url}"`);
-  }
+/** The exporter for `url` (DISPATCH_OTLP_ENDPOINT, checked by journal-sink's settings). */
+export function otlpExporter(url: string): SpanExporterLike {
   const exporter = new OTLPTraceExporter({ url });
   const resource = resourceFromAttributes({
     "service.name": "dispatch",

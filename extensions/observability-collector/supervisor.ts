@@ -26,7 +26,7 @@ export function superviseCollector(opts: SupervisorOptions): Supervisor {
   const min = opts.minBackoffMs ?? 250;
   const max = opts.maxBackoffMs ?? 30_000;
   const drainMs = opts.drainMs ?? 5_000;
-  const command = opts.command ?? selfCommand(["collector"], [
+  const command = opts.command ?? selfCommand(["collector", "--supervised"], [
     "--allow-read",
     `--allow-write=${opts.writable.join(",")}`,
     "--allow-env",
@@ -47,7 +47,7 @@ export function superviseCollector(opts: SupervisorOptions): Supervisor {
     try {
       child = new Deno.Command(command.command, {
         args: command.args,
-        stdin: "null",
+        stdin: "piped", // held open, never written: its end tells the collector the daemon is gone
         stdout: "null",
         stderr: "inherit",
       }).spawn();
