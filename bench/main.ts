@@ -145,7 +145,7 @@ rows.push([
   `one-line turn, journal off (direct column) vs on, median of ${SHORT_TURNS}`,
   `${f(median(offShort), 2)} ms`,
   `${f(median(daemonShort), 2)} ms`,
-  `+${f(journalOver, 2)} ms`,
+  `${journalOver < 0 ? "" : "+"}${f(journalOver, 2)} ms`,
   "≤ +0.5 ms",
   verdict(journalOver <= 0.5),
 ]);
