@@ -185,10 +185,31 @@ async function readListenLine(child: Deno.ChildProcess, stderr: () => string): P
   }
 }
 
-/** Reads an NDJSON response into parsed objects. */
-export async function readNdjson(res: Response): Promise<Record<string, unknown>[]> {
-  const text = await res.text();
-  return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+/** Reads an NDJSON response into parsed objects; `onEvent` sees each one as it arrives. */
+export async function readNdjson(
+  res: Response,
+  onEvent?: (event: Record<string, unknown>) => void,
+): Promise<Record<string, unknown>[]> {
+  if (!onEvent || !res.body) {
+    const text = await res.text();
+    return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  }
+  const events: Record<string, unknown>[] = [];
+  let buffered = "";
+  const take = (line: string) => {
+    if (!line.trim()) return;
+    const event = JSON.parse(line);
+    events.push(event);
+    onEvent(event);
+  };
+  for await (const text of res.body.pipeThrough(new TextDecoderStream())) {
+    buffered += text;
+    const lines = buffered.split("\n");
+    buffered = lines.pop()!;
+    lines.forEach(take);
+  }
+  take(buffered);
+  return events;
 }
 
 /**
