@@ -24,6 +24,11 @@ export const USAGE = `Usage:
   dispatch sync-env [--from F] [--env-file F]
                                          copy provider URLs, models and keys from F (default ./.env) into
                                          the daemon's env file; never a port or a path
+  dispatch trace [TURN-ID | exchange SPAN-ID] [--limit N] [--json]
+                                         recent turns, one turn's spans, a provider call (the trace store)
+  dispatch extensions [--json]           the daemon's extensions, their permissions and state
+  dispatch extensions check DIR [--config FILE]
+                                         validate an extension folder before installing it
   dispatch --version                     Dispatch's and Deno's versions
   dispatch --help
 
