@@ -2,10 +2,10 @@
 // surface, read over the surface WebSocket). `dispatch extensions check DIR`: validates an external extension
 // before it is installed, with no daemon: its manifest (read confined, as the daemon reads it), its ABI, what it
 // asks for against the operator's grants, and its module type-checked against the kit.
-import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CliIO } from "./main.ts";
+import { failWith, parseSubcommand } from "./subcommand.ts";
 import { serverUrl } from "./main.ts";
 import { loadEnv } from "../dotenv.ts";
 import {
@@ -26,31 +26,19 @@ const LIST_TIMEOUT_MS = 10_000;
 /** Runs `dispatch extensions ...`; undefined when `args` is another command. */
 export async function runExtensionsCommand(args: string[], io: CliIO): Promise<number | undefined> {
   if (args[0] !== "extensions") return undefined;
-  const fail = (message: string) => {
-    io.err(`dispatch: ${message.replaceAll("\n", " ")}\n`);
-    return 1;
-  };
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: args.slice(1),
-      options: {
-        json: { type: "boolean" },
-        server: { type: "string" },
-        config: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (error) {
-    return fail(`${(error as Error).message.split("\n")[0]} (see dispatch extensions --help)`);
-  }
+  const fail = failWith(io);
+  const parsed = parseSubcommand(
+    args,
+    {
+      json: { type: "boolean" },
+      server: { type: "string" },
+      config: { type: "string" },
+    },
+    EXTENSIONS_USAGE,
+    io,
+  );
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.out(EXTENSIONS_USAGE + "\n");
-    return 0;
-  }
   let env: Record<string, string | undefined>;
   try {
     env = loadEnv(io.env, io.cwd).merged;

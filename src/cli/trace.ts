@@ -1,11 +1,11 @@
 // `dispatch trace`: reads the trace store the collector fills (no daemon needed). Lists recent turns, shows
 // one turn as a tree of spans with timings and token counts, and prints a provider exchange's request and
 // response. Errors are one line and exit 1, like the rest of the CLI.
-import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "../config.ts";
 import { databasePath } from "../../extensions/storage-sqlite/mod.ts";
 import { openTraceStore, type SpanRow, TRACE_DATABASE } from "../../extensions/trace-store/mod.ts";
 import type { CliIO } from "./main.ts";
+import { failWith, parseSubcommand } from "./subcommand.ts";
 
 export const TRACE_USAGE = `Usage: dispatch trace [--limit N] [--json]       recent turns
        dispatch trace TURN-ID [--json]            one turn as a tree of spans (an id prefix will do)
@@ -14,30 +14,18 @@ export const TRACE_USAGE = `Usage: dispatch trace [--limit N] [--json]       rec
 /** Runs `dispatch trace ...`; undefined when `args` is another command. */
 export function runTraceCommand(args: string[], io: CliIO): number | undefined {
   if (args[0] !== "trace") return undefined;
-  const fail = (message: string) => {
-    io.err(`dispatch: ${message}\n`);
-    return 1;
-  };
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: args.slice(1),
-      options: {
-        limit: { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (error) {
-    return fail(`${(error as Error).message.split("\n")[0]} (see dispatch trace --help)`);
-  }
+  const fail = failWith(io);
+  const parsed = parseSubcommand(
+    args,
+    {
+      limit: { type: "string" },
+      json: { type: "boolean" },
+    },
+    TRACE_USAGE,
+    io,
+  );
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.out(TRACE_USAGE + "\n");
-    return 0;
-  }
   const limit = values.limit === undefined ? 20 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
     return fail(`--limit must be a whole number from 1 to 10000, got "${values.limit}"`);
