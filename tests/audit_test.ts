@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
 import { stall, text } from "./fake_provider.ts";
 import { readNdjson, runCliProcess, startDaemon, startDaemonWithFake } from "./daemon.ts";
-import { rawUpgrade, surfacePortUrl, wsUrl } from "./ws_client.ts";
+import { rawUpgrade, readHead, surfacePortUrl, wsUrl } from "./ws_client.ts";
 import { type ExtensionEntry, ExtensionHost, type Permissions } from "../src/kernel/mod.ts";
 import { sandboxedEntry, workerPermissions } from "../src/sandbox/mod.ts";
 import { loadConfig } from "../src/config.ts";
@@ -234,14 +234,7 @@ async function withHost(url: string, host: string, extra: string[] = []): Promis
   try {
     const lines = [`GET ${u.pathname} HTTP/1.1`, `Host: ${host}`, ...extra];
     await conn.write(new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
-    let head = "";
-    const buf = new Uint8Array(4096);
-    while (!head.includes("\r\n\r\n")) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      head += new TextDecoder().decode(buf.subarray(0, n));
-    }
-    return head;
+    return await readHead(conn);
   } finally {
     conn.close();
   }

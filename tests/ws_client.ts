@@ -95,6 +95,18 @@ export class WsClient {
   }
 }
 
+/** Reads a raw HTTP response up to the end of its headers (the status line and headers, as text). */
+export async function readHead(conn: Deno.Conn): Promise<string> {
+  let head = "";
+  const buf = new Uint8Array(4096);
+  while (!head.includes("\r\n\r\n")) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    head += new TextDecoder().decode(buf.subarray(0, n));
+  }
+  return head;
+}
+
 /** The HTTP status line and headers a server answers to a handwritten upgrade request; the connection stays open. */
 export async function rawUpgrade(
   url: string,
@@ -115,13 +127,7 @@ export async function rawUpgrade(
     ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
   ];
   await conn.write(new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
-  let head = "";
-  const buf = new Uint8Array(4096);
-  while (!head.includes("\r\n\r\n")) {
-    const n = await conn.read(buf);
-    if (n === null) break;
-    head += new TextDecoder().decode(buf.subarray(0, n));
-  }
+  const head = await readHead(conn);
   const status = Number(head.match(/^HTTP\/1\.1 (\d{3})/)?.[1] ?? 0);
   return { status, head, conn };
 }
